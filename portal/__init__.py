@@ -12,7 +12,6 @@ from portal.config import PROFILES, ROOT, load_secret_key
 log = logging.getLogger(__name__)
 
 BLUEPRINT_PACKAGES = (
-    "web",
     "auth",
     "dashboard",
     "accounts",
@@ -49,7 +48,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     from portal import extensions, db_setup, web
 
     extensions.db.init_app(app)
-    extensions.migrate.init_app(app, extensions.db, directory=str(ROOT / "migrations"))
+    extensions.migrate.init_app(
+        app, extensions.db, directory=str(ROOT / "migrations"), render_as_batch=True
+    )
     extensions.csrf.init_app(app)
     extensions.htmx.init_app(app)
     extensions.limiter.init_app(app)
@@ -83,5 +84,3 @@ def _finish_config(app: Flask) -> None:
     if not cfg.get("SQLALCHEMY_DATABASE_URI"):
         instance.mkdir(parents=True, exist_ok=True)
         cfg["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{instance / 'portal.db'}"
-    if not cfg.get("HUEY_URL"):
-        cfg["HUEY_URL"] = f"sqlite:///{instance / 'huey.db'}"

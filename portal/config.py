@@ -47,8 +47,8 @@ class Config:
     RATELIMIT_ENABLED = True
     RATELIMIT_HEADERS_ENABLED = True
 
-    # Background worker (Huey): SQLite file in instance/ unless a Redis URL is given.
-    HUEY_URL: str | None = None
+    # Background worker (Huey): SQLite in instance/, or Redis when the PORTAL_HUEY_URL
+    # environment variable is a redis:// URL (read when portal.tasks is imported).
     HUEY_IMMEDIATE = False
 
     # Mail: "dev" keeps delivered mail for /dev/mail, "smtp" sends through SMTP_*.

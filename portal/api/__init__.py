@@ -1,0 +1,1 @@
+"""JSON API /api/v1 for API users (per-user keys)."""

@@ -1,0 +1,120 @@
+"""``flask --app portal …`` commands: demo data, logins, the timers sweep, mail delivery."""
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.types import utcnow
+
+LOGINS_FILE = "demo-logins.txt"
+
+
+def _parse_now(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise click.BadParameter("give a time zone, e.g. 2026-11-20T12:00:00Z")
+    return moment
+
+
+def init_app(app: Flask) -> None:
+    @app.cli.command("demo")
+    @click.option("--size", type=click.Choice(["demo", "M", "L"]), default="demo", show_default=True)
+    @click.option("--seed", type=int, default=None, help="Random seed (default: the DEMO_SEED setting).")
+    @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has users.")
+    @click.option("--now", default=None, help="Pretend it is this UTC time (ISO 8601).")
+    def demo(size, seed, if_empty, now):
+        """Load demo data (or a benchmark data set) into an empty database."""
+        from portal.demo import generator
+
+        if generator.is_loaded():
+            if if_empty:
+                click.echo("Demo data already loaded; nothing to do.")
+                return
+            raise click.ClickException("The database is not empty; demo data loads into an empty one.")
+        started = time.monotonic()
+        summary = generator.generate(
+            size, seed=seed or current_app.config["DEMO_SEED"], now=_parse_now(now),
+            progress=lambda step: click.echo(f"  … {step}"),
+        )
+        if size == "demo":
+            keys = _issue_demo_keys()
+            _write_logins(keys)
+        click.echo(
+            f"Loaded {size} data in {time.monotonic() - started:.1f}s: {summary['accounts']} accounts, "
+            f"{summary['transactions']} transactions, {summary['tickets']} tickets, "
+            f"{summary['events']} ticket events."
+        )
+
+    @app.cli.command("demo-logins")
+    def demo_logins():
+        """Print the demo logins and the API users' keys."""
+        path = Path(current_app.instance_path) / LOGINS_FILE
+        if not path.exists():
+            click.echo("No demo logins: load the demo data with `flask --app portal demo`.")
+            return
+        click.echo(path.read_text())
+
+    @app.cli.command("sweep")
+    @click.option("--now", default=None, help="Pretend it is this UTC time (ISO 8601).")
+    def sweep(now):
+        """Run the ticket timers once (the worker does this every minute)."""
+        from portal.tickets import sweep as sweep_module
+
+        counts = sweep_module.run(_parse_now(now) or utcnow())
+        click.echo(f"Timers sweep: {counts or 'nothing due'}")
+
+    @app.cli.command("deliver-mail")
+    def deliver_mail():
+        """Deliver due outbox messages once (the worker does this continuously)."""
+        from portal.notifications import outbox
+
+        click.echo(outbox.deliver_due(utcnow(), limit=1000))
+
+
+def _issue_demo_keys() -> dict[str, str]:
+    from portal.auth.models import User
+    from portal.users import apikeys
+
+    keys = {}
+    now = utcnow()
+    for email in ("api@demo.test", "apiread@demo.test"):
+        user = db.session.scalar(select(User).where(User.email == email))
+        if user is not None:
+            keys[email] = apikeys.issue(user, now=now)
+    db.session.commit()
+    return keys
+
+
+def _write_logins(keys: dict[str, str]) -> None:
+    from portal.demo.generator import DEMO_PASSWORD, DEMO_PIN
+
+    base = current_app.config["BASE_URL"]
+    lines = [
+        f"Master Account Portal — demo logins (open {base})",
+        "",
+        f"  Every password: {DEMO_PASSWORD}",
+        "",
+        f"  owner@demo.test        Owner: all six tabs, every account (PIN {DEMO_PIN})",
+        "  tickets@demo.test      Clerk, Orders/Tickets on ketovital and mindshift",
+        "  search@demo.test       Clerk, Orders/Tickets + Search Orders, all accounts",
+        "  supervisor@demo.test   Clerk, Orders/Tickets + Search Orders + Manage Users (Reports, Users)",
+        "  refunds@demo.test      Clerk with Refund authority (processes refund escalations)",
+        "",
+        "  API-only users (no web login; send the key in the X-API-Key header):",
+    ]
+    for email, key in keys.items():
+        lines.append(f"  {email:<22} {key}")
+    lines.append("")
+    lines.append(f"  Mail sent by the portal: {base}/dev/mail")
+    path = Path(current_app.instance_path) / LOGINS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)

@@ -1,0 +1,1 @@
+"""ClickBank integration: REST client, Instant Notifications, sync, emulator."""

@@ -1,0 +1,113 @@
+"""Background work (Huey): outbox delivery and the ticket timers sweep.
+
+Each task calls a service with an explicit ``now``. Periodic tasks take a lease first, so with
+several workers on several hosts each run happens once. Huey uses SQLite in instance/ by default
+and Redis when ``PORTAL_HUEY_URL`` is a redis:// URL; tests run tasks immediately.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from datetime import timedelta
+from functools import wraps
+from pathlib import Path
+
+from flask import Flask, current_app, has_app_context
+from huey import MemoryHuey, RedisHuey, SqliteHuey, crontab
+
+from portal import leases
+from portal.config import ROOT
+from portal.types import utcnow
+
+log = logging.getLogger(__name__)
+
+_app: Flask | None = None
+HOLDER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _make_huey():
+    url = os.environ.get("PORTAL_HUEY_URL", "")
+    if os.environ.get("PORTAL_ENV") == "testing":
+        return MemoryHuey("portal", immediate=True)
+    if url.startswith(("redis://", "rediss://")):
+        return RedisHuey("portal", url=url)
+    path = url.removeprefix("sqlite:///") if url else str(
+        Path(os.environ.get("PORTAL_INSTANCE_PATH", ROOT / "instance")) / "huey.db"
+    )
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return SqliteHuey("portal", filename=path)
+
+
+huey = _make_huey()
+
+
+def with_app(fn):
+    """Run a task inside an application context (the worker has none of its own)."""
+
+    @wraps(fn)
+    def wrapped(*args, **kwargs):
+        if has_app_context():
+            return fn(*args, **kwargs)
+        if _app is None:
+            raise RuntimeError("portal.tasks used before create_app()")
+        with _app.app_context():
+            return fn(*args, **kwargs)
+
+    return wrapped
+
+
+def _with_lease(name: str, ttl: timedelta, job):
+    from portal.extensions import db
+
+    now = utcnow()
+    if not leases.acquire(name, HOLDER, now, ttl):
+        log.info("Skipping %s: another worker holds the lease", name)
+        return None
+    try:
+        return job(now)
+    finally:
+        db.session.rollback()
+        leases.release(name, HOLDER)
+
+
+@huey.task()
+@with_app
+def deliver_outbox():
+    from portal.notifications import outbox
+
+    return outbox.deliver_due(utcnow())
+
+
+@huey.periodic_task(crontab(minute="*"))
+@with_app
+def deliver_outbox_periodically():
+    from portal.notifications import outbox
+
+    return _with_lease("outbox", timedelta(minutes=5), lambda now: outbox.deliver_due(now, limit=500))
+
+
+@huey.periodic_task(crontab(minute="*"))
+@with_app
+def sweep_timers():
+    """Process due refunds, warnings and automatic closes on sandbox accounts."""
+    from portal.tickets import sweep
+
+    return _with_lease("timers", timedelta(minutes=5), sweep.run)
+
+
+def kick_outbox() -> None:
+    """Ask the worker to deliver now (it also runs every minute). Synchronous when immediate."""
+    if current_app.config.get("HUEY_IMMEDIATE") and not huey.immediate:
+        return  # tests without immediate mode deliver explicitly
+    try:
+        deliver_outbox()
+    except Exception:  # noqa: BLE001 - the periodic run will pick it up
+        log.exception("Could not enqueue outbox delivery")
+
+
+def init_app(app: Flask) -> None:
+    global _app
+    _app = app
+    if app.config.get("HUEY_IMMEDIATE"):
+        huey.immediate = True

@@ -1,0 +1,588 @@
+"""Working tickets. Every change goes through here: check the permission and the lifecycle rule,
+change the row, append a ticket event, queue the notifications — in one database transaction.
+
+Views pass ``expected_version`` (from the form) so a second clerk acting on a ticket that changed
+meanwhile gets :class:`Conflict` instead of overwriting the first clerk's work.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.orm.exc import StaleDataError
+
+from portal.accounts.models import AccountSource, LinkedAccount
+from portal.authz.permissions import Action as Perm_Action
+from portal.authz.policy import Principal, can
+from portal.extensions import db
+from portal.tickets import lifecycle
+from portal.tickets.lifecycle import (
+    ActorKind,
+    EventKind,
+    Party,
+    Refused,
+    RefundState,
+    Source,
+    Status,
+    TicketState,
+    TicketType,
+)
+from portal.tickets.models import Ticket, TicketEvent
+from portal.transactions import services as txn_services
+from portal.transactions.models import Transaction
+
+RETURN_STEPS = ("label_sent", "in_transit", "received")
+RETURN_EVENTS = {
+    "label_sent": EventKind.RETURN_LABEL_SENT,
+    "in_transit": EventKind.RETURN_IN_TRANSIT,
+    "received": EventKind.RETURN_RECEIVED,
+}
+
+
+class NotAllowed(Exception):
+    """The actor lacks the permission (views answer 403, the API 403 JSON)."""
+
+
+class Conflict(Exception):
+    """The ticket changed since the actor loaded it. ``ticket`` holds the new state."""
+
+    def __init__(self, ticket: Ticket):
+        super().__init__("This ticket was changed by someone else in the meantime.")
+        self.ticket = ticket
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: a user (owner, clerk, API user) with their principal, or a party reached
+    through a signed link, or the system (timers)."""
+
+    kind: ActorKind
+    user_id: int | None = None
+    label: str = ""
+    principal: Principal | None = None
+
+    @property
+    def party(self) -> Party | None:
+        return self.kind.party
+
+    @classmethod
+    def for_user(cls, user, principal: Principal, *, via_api: bool = False) -> "Actor":
+        if via_api:
+            kind = ActorKind.API
+        else:
+            kind = ActorKind.OWNER if user.is_owner else ActorKind.CLERK
+        return cls(kind, user.id, user.full_name, principal)
+
+    @classmethod
+    def customer(cls, ticket_or_order) -> "Actor":
+        """The customer of a ticket or an order (both carry the customer's name and email)."""
+        return cls(ActorKind.CUSTOMER, label=ticket_or_order.customer_name or ticket_or_order.customer_email)
+
+    @classmethod
+    def phone(cls) -> "Actor":
+        return cls(ActorKind.PHONE, label="ClickBank phone support")
+
+    @classmethod
+    def vendor_link(cls, account: LinkedAccount) -> "Actor":
+        return cls(ActorKind.VENDOR_LINK, label=f"{account.nickname} (email link)")
+
+    @classmethod
+    def system(cls) -> "Actor":
+        return cls(ActorKind.SYSTEM, label="System")
+
+
+# What a party reached through a signed link may do (everything else is for logged-in users).
+LINK_ACTIONS = {
+    ActorKind.CUSTOMER: {"comment", "close", "change_type", "open", "change_email"},
+    ActorKind.PHONE: {"open", "comment", "change_type", "close"},
+    ActorKind.VENDOR_LINK: {"comment", "close"},
+    ActorKind.SYSTEM: set(),
+}
+
+
+def _authorize(actor: Actor, what: str, ticket_or_txn, action: Perm_Action) -> None:
+    if actor.principal is not None:
+        if not can(actor.principal, action, ticket_or_txn):
+            raise NotAllowed(what)
+        return
+    if what not in LINK_ACTIONS.get(actor.kind, set()):
+        raise NotAllowed(what)
+
+
+# ---------------------------------------------------------------------------------------------
+# State <-> row
+
+
+def rules_for(account: LinkedAccount) -> lifecycle.Rules:
+    return lifecycle.Rules(
+        tz=ZoneInfo(account.timezone),
+        customer_refund_days=account.customer_refund_days,
+        vendor_refund_days=account.vendor_refund_days,
+        settle_hours=account.settle_hours,
+    )
+
+
+def _sale_at(txn: Transaction) -> datetime:
+    """Refund windows count from the purchase or, for a subscription, the latest rebill."""
+    return txn_services.last_charge(txn).occurred_at
+
+
+def state_of(ticket: Ticket) -> TicketState:
+    return TicketState(
+        ticket_type=TicketType(ticket.ticket_type),
+        status=Status(ticket.status),
+        refund_state=RefundState(ticket.refund_state) if ticket.refund_state else None,
+        vendor_initiated=ticket.vendor_initiated,
+        opened_at=ticket.opened_at,
+        sale_at=_sale_at(ticket.transaction),
+        recurring=ticket.product_type == "recurring",
+        escalated=ticket.escalated,
+        last_party=Party(ticket.last_party) if ticket.last_party else None,
+        timer_started_at=ticket.timer_started_at,
+        warnings_sent=ticket.warnings_sent,
+        next_action=lifecycle.Action(ticket.next_action) if ticket.next_action else None,
+        next_action_at=ticket.next_action_at,
+    )
+
+
+def _apply(ticket: Ticket, state: TicketState, now: datetime) -> None:
+    ticket.ticket_type = state.ticket_type.value
+    ticket.status = state.status.value
+    ticket.refund_state = state.refund_state.value if state.refund_state else None
+    ticket.vendor_initiated = state.vendor_initiated
+    ticket.escalated = state.escalated
+    ticket.last_party = state.last_party.value if state.last_party else None
+    ticket.timer_started_at = state.timer_started_at
+    ticket.warnings_sent = state.warnings_sent
+    timers_run_here = ticket.linked_account.source == AccountSource.SANDBOX
+    if timers_run_here or state.is_closed:
+        ticket.next_action = state.next_action.value if state.next_action else None
+        ticket.next_action_at = state.next_action_at
+    if state.is_closed and ticket.closed_at is None:
+        ticket.closed_at = now
+    elif not state.is_closed:
+        ticket.closed_at = None
+    ticket.updated_at = now
+
+
+def _check_version(ticket: Ticket, expected_version) -> None:
+    """The actor saw ``expected_version``; if the ticket moved on since, say so (the form keeps
+    their text). Concurrent writers are also caught at flush by the mapper's version column."""
+    if expected_version in (None, ""):
+        return
+    try:
+        expected = int(expected_version)
+    except (TypeError, ValueError):
+        expected = -1
+    if expected != ticket.version:
+        raise Conflict(ticket)
+
+
+def _event(
+    ticket: Ticket,
+    actor: Actor,
+    kind: EventKind,
+    now: datetime,
+    *,
+    comment: str | None = None,
+    from_value: str | None = None,
+    to_value: str | None = None,
+    customer_agreed: bool = False,
+    data: dict | None = None,
+) -> TicketEvent:
+    event = TicketEvent(
+        ticket_id=ticket.id,
+        linked_account_id=ticket.linked_account_id,
+        at=now,
+        kind=kind.value,
+        actor_kind=actor.kind.value,
+        actor_user_id=actor.user_id,
+        actor_label=actor.label[:160],
+        ticket_type=ticket.ticket_type,
+        from_value=from_value,
+        to_value=to_value,
+        comment=comment,
+        customer_agreed=customer_agreed,
+        data=data,
+    )
+    db.session.add(event)
+    return event
+
+
+def _finish(ticket: Ticket, event: TicketEvent, notify: str | None, now: datetime) -> Ticket:
+    try:
+        db.session.flush()
+    except StaleDataError:
+        db.session.rollback()
+        raise Conflict(db.session.get(Ticket, ticket.id)) from None
+    if notify:
+        from portal.tickets import notify as notify_module
+
+        notify_module.ticket_mail(ticket, notify, event, now=now)
+    _queue_clickbank(ticket, event)
+    db.session.commit()
+    return ticket
+
+
+def _queue_clickbank(ticket: Ticket, event: TicketEvent) -> None:
+    """On a ClickBank account, the change is pushed to ClickBank through the outbox."""
+    if ticket.linked_account.source != AccountSource.CLICKBANK:
+        return
+    if event.actor_kind in (ActorKind.SYSTEM, "clickbank"):
+        return
+    from portal.notifications.calls import queue_ticket_call
+
+    queue_ticket_call(ticket, event)
+
+
+def _refuse_if_not_sandbox_timers(ticket: Ticket) -> None:
+    if ticket.linked_account.source != AccountSource.SANDBOX:
+        raise Refused(
+            "clickbank_account",
+            "This account's tickets are processed by ClickBank; the portal cannot do this here.",
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Opening
+
+
+SOURCE_FOR_ACTOR = {
+    ActorKind.OWNER: Source.VENDOR,
+    ActorKind.CLERK: Source.CLERK,
+    ActorKind.VENDOR_LINK: Source.VENDOR,
+    ActorKind.API: Source.API,
+    ActorKind.CUSTOMER: Source.CUSTOMER,
+    ActorKind.PHONE: Source.PHONE,
+}
+
+
+def open_ticket(
+    actor: Actor,
+    txn: Transaction,
+    ticket_type: TicketType | str,
+    *,
+    comment: str,
+    now: datetime,
+    locale: str | None = None,
+    escalated: bool = False,
+) -> Ticket:
+    """Open a ticket about a sale. Customer and phone requests get the customer's timers;
+    refund/cancel requests from the vendor side need Refund authority and run on 5 minutes."""
+    ticket_type = TicketType(ticket_type)
+    text = lifecycle.check_comment(comment)
+    account = txn.linked_account
+    action = Perm_Action.TICKET_REFUND if ticket_type.is_money else Perm_Action.TICKET_WORK
+    view = _TxnView(txn)
+    _authorize(actor, "open", view, action)
+    if ticket_type.is_money:
+        existing = db.session.scalar(
+            select(Ticket.id).where(
+                Ticket.linked_account_id == txn.linked_account_id,
+                Ticket.transaction_id == txn.id,
+                Ticket.ticket_type.in_([TicketType.REFUND, TicketType.CANCEL]),
+                Ticket.status != Status.CLOSED,
+            )
+        )
+        if existing:
+            raise Refused(
+                "request_already_open",
+                f"A refund or cancellation request is already open for this order (ticket #{existing}).",
+            )
+    state = lifecycle.open_ticket(
+        ticket_type,
+        by=actor.party,
+        sale_at=_sale_at(txn),
+        recurring=txn.recurring,
+        now=now,
+        rules=rules_for(account),
+        escalated=escalated,
+    )
+    ticket = Ticket(
+        linked_account_id=txn.linked_account_id,
+        transaction_id=txn.id,
+        receipt=txn.sale_receipt,
+        source=SOURCE_FOR_ACTOR[actor.kind].value,
+        locale=locale or txn.locale or "en",
+        opened_at=now,
+        opened_by_id=actor.user_id,
+        customer_first_name=txn.customer_first_name,
+        customer_last_name=txn.customer_last_name,
+        customer_email=txn.customer_email,
+        description=text,
+        product_type=txn.product_type,
+        amount_cents=txn.amount_cents,
+        currency=txn.currency,
+    )
+    ticket.linked_account = account
+    ticket.transaction = txn
+    db.session.add(ticket)
+    _apply(ticket, state, now)
+    db.session.flush()
+    event = _event(ticket, actor, EventKind.OPENED, now, comment=text, to_value=ticket_type.value)
+    return _finish(ticket, event, "ticket_opened", now)
+
+
+class _TxnView:
+    """What the policy needs to know about a transaction a ticket is opened on."""
+
+    def __init__(self, txn: Transaction):
+        self.linked_account_id = txn.linked_account_id
+        self.has_ticket = True  # opening a ticket ties it; the caller already saw the sale
+
+
+# ---------------------------------------------------------------------------------------------
+# Actions on a ticket
+
+
+def add_comment(actor: Actor, ticket: Ticket, comment: str, *, now: datetime, expected_version=None) -> Ticket:
+    text = lifecycle.check_comment(comment)
+    _authorize(actor, "comment", ticket, Perm_Action.TICKET_WORK)
+    state = lifecycle.comment(state_of(ticket), by=actor.party, now=now, rules=rules_for(ticket.linked_account))
+    _check_version(ticket, expected_version)
+    _apply(ticket, state, now)
+    event = _event(ticket, actor, EventKind.COMMENTED, now, comment=text)
+    return _finish(ticket, event, "ticket_reply", now)
+
+
+def change_type(
+    actor: Actor,
+    ticket: Ticket,
+    to_type: TicketType | str,
+    comment: str,
+    *,
+    now: datetime,
+    customer_agreed: bool = False,
+    expected_version=None,
+) -> Ticket:
+    to_type = TicketType(to_type)
+    text = lifecycle.check_comment(comment)
+    needs = Perm_Action.TICKET_REFUND if to_type.is_money else Perm_Action.TICKET_WORK
+    _authorize(actor, "change_type", ticket, needs)
+    before = ticket.ticket_type
+    state = lifecycle.change_type(
+        state_of(ticket),
+        to_type,
+        by=actor.party,
+        now=now,
+        rules=rules_for(ticket.linked_account),
+        customer_agreed=customer_agreed,
+    )
+    _check_version(ticket, expected_version)
+    _apply(ticket, state, now)
+    if not to_type.is_money:
+        ticket.return_status = None
+        ticket.handoff_at = None
+    event = _event(
+        ticket, actor, EventKind.TYPE_CHANGED, now, comment=text,
+        from_value=before, to_value=to_type.value, customer_agreed=customer_agreed,
+    )
+    return _finish(ticket, event, "ticket_changed", now)
+
+
+def close(
+    actor: Actor,
+    ticket: Ticket,
+    comment: str,
+    *,
+    now: datetime,
+    customer_agreed: bool = False,
+    expected_version=None,
+) -> Ticket:
+    text = lifecycle.check_comment(comment)
+    _authorize(actor, "close", ticket, Perm_Action.TICKET_WORK)
+    before = ticket.status
+    state = lifecycle.close(state_of(ticket), by=actor.party, now=now, customer_agreed=customer_agreed)
+    _check_version(ticket, expected_version)
+    _apply(ticket, state, now)
+    event = _event(
+        ticket, actor, EventKind.CLOSED, now, comment=text,
+        from_value=before, to_value=Status.CLOSED.value, customer_agreed=customer_agreed,
+    )
+    return _finish(ticket, event, "ticket_closed", now)
+
+
+def reopen(actor: Actor, ticket: Ticket, comment: str, *, now: datetime, expected_version=None) -> Ticket:
+    text = lifecycle.check_comment(comment)
+    needs = Perm_Action.TICKET_REFUND if TicketType(ticket.ticket_type).is_money else Perm_Action.TICKET_WORK
+    _authorize(actor, "reopen", ticket, needs)
+    state = lifecycle.reopen(state_of(ticket), by=actor.party, now=now, rules=rules_for(ticket.linked_account))
+    _check_version(ticket, expected_version)
+    _apply(ticket, state, now)
+    event = _event(ticket, actor, EventKind.REOPENED, now, comment=text,
+                   from_value=Status.CLOSED.value, to_value=Status.REOPENED.value)
+    return _finish(ticket, event, "ticket_changed", now)
+
+
+def escalate(actor: Actor, ticket: Ticket, comment: str, *, now: datetime, expected_version=None) -> Ticket:
+    text = lifecycle.check_comment(comment)
+    _authorize(actor, "escalate", ticket, Perm_Action.TICKET_WORK)
+    state = lifecycle.escalate(state_of(ticket), now=now, rules=rules_for(ticket.linked_account))
+    _check_version(ticket, expected_version)
+    _apply(ticket, state, now)
+    event = _event(ticket, actor, EventKind.ESCALATED, now, comment=text, to_value="escalated")
+    return _finish(ticket, event, "ticket_changed", now)
+
+
+def change_email(
+    actor: Actor, ticket: Ticket, new_email: str, comment: str, *, now: datetime, expected_version=None
+) -> Ticket:
+    """Change the customer's email on the ticket and on every transaction of the order."""
+    text = lifecycle.check_comment(comment)
+    new_email = (new_email or "").strip().lower()
+    if "@" not in new_email or len(new_email) > 254 or any(c.isspace() for c in new_email):
+        raise Refused("invalid_email", "Please enter a valid email address.")
+    _authorize(actor, "change_email", ticket, Perm_Action.TICKET_WORK)
+    lifecycle.check_can_change_details(state_of(ticket))
+    before = ticket.customer_email
+    if new_email == before:
+        raise Refused("same_email", "That is already the customer's email address.")
+    _check_version(ticket, expected_version)
+    ticket.customer_email = new_email
+    ticket.updated_at = now
+    db.session.execute(
+        update(Transaction)
+        .where(
+            Transaction.linked_account_id == ticket.linked_account_id,
+            Transaction.sale_receipt == ticket.receipt,
+        )
+        .values(customer_email=new_email)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(
+        update(Ticket)
+        .where(
+            Ticket.linked_account_id == ticket.linked_account_id,
+            Ticket.receipt == ticket.receipt,
+            Ticket.id != ticket.id,
+        )
+        .values(customer_email=new_email)
+        .execution_options(synchronize_session=False)
+    )
+    event = _event(ticket, actor, EventKind.EMAIL_CHANGED, now, comment=text,
+                   from_value=before, to_value=new_email)
+    return _finish(ticket, event, "ticket_changed", now)
+
+
+def record_return(actor: Actor, ticket: Ticket, step: str, comment: str, *, now: datetime, expected_version=None) -> Ticket:
+    """Seed 001's hand-off: a clerk records the return's progress (label sent → in transit →
+    received). Sending the label holds the refund until the goods are back."""
+    if step not in RETURN_STEPS:
+        raise Refused("invalid_return_step", "Unknown return status.")
+    text = lifecycle.check_comment(comment)
+    _authorize(actor, "return", ticket, Perm_Action.TICKET_WORK)
+    current = RETURN_STEPS.index(ticket.return_status) if ticket.return_status else -1
+    if RETURN_STEPS.index(step) != current + 1:
+        raise Refused(
+            "return_out_of_order",
+            "Returns move from label sent to in transit to received, one step at a time.",
+        )
+    state = state_of(ticket)
+    if step == "label_sent":
+        state = lifecycle.hold_for_return(state)
+    else:
+        lifecycle.check_can_change_details(state)
+    _check_version(ticket, expected_version)
+    _apply(ticket, state, now)
+    before = ticket.return_status
+    ticket.return_status = step
+    event = _event(ticket, actor, RETURN_EVENTS[step], now, comment=text, from_value=before, to_value=step)
+    return _finish(ticket, event, "ticket_changed", now)
+
+
+def hand_off(actor: Actor, ticket: Ticket, comment: str, *, now: datetime, expected_version=None) -> Ticket:
+    """Escalate a held refund to the person with Refund authority (the Escalations view)."""
+    text = lifecycle.check_comment(comment)
+    _authorize(actor, "handoff", ticket, Perm_Action.TICKET_WORK)
+    lifecycle.check_can_change_details(state_of(ticket))
+    if ticket.return_status is None:
+        raise Refused("no_return", "Record the return label first, then escalate the refund.")
+    if ticket.handoff_at is not None:
+        raise Refused("already_handed_off", "This refund is already with the refund authority.")
+    _check_version(ticket, expected_version)
+    ticket.handoff_at = now
+    ticket.updated_at = now
+    event = _event(ticket, actor, EventKind.HANDOFF, now, comment=text, to_value="refund_authority")
+    return _finish(ticket, event, None, now)
+
+
+def process_refund(actor: Actor, ticket: Ticket, comment: str, *, now: datetime, expected_version=None) -> Ticket:
+    """The refund authority lets a held refund go through (only once the return is received)."""
+    text = lifecycle.check_comment(comment)
+    _authorize(actor, "process", ticket, Perm_Action.TICKET_REFUND)
+    if ticket.return_status not in (None, "received"):
+        raise Refused(
+            "return_not_received",
+            "The return has not arrived at the warehouse yet; process the refund once it is received.",
+        )
+    state = lifecycle.process_now(state_of(ticket), now=now)
+    _check_version(ticket, expected_version)
+    _apply(ticket, state, now)
+    ticket.handoff_at = None
+    event = _event(ticket, actor, EventKind.REFUND_APPROVED, now, comment=text)
+    db.session.flush()
+    run_due(ticket, now=now, commit=False)
+    return _finish(ticket, event, "ticket_changed", now)
+
+
+# ---------------------------------------------------------------------------------------------
+# Timers (sandbox accounts)
+
+TIMER_MAIL = {
+    EventKind.WARNING: "ticket_warning",
+    EventKind.FINALIZED: "refund_processed",
+    EventKind.AUTO_CLOSED: "ticket_closed",
+}
+
+
+def run_due(ticket: Ticket, *, now: datetime, commit: bool = True) -> list[EventKind]:
+    """Perform every automatic action of ``ticket`` that is due at ``now`` (catching up after
+    downtime). Each step is recorded as a system event with its mail."""
+    account = ticket.linked_account
+    if account.source != AccountSource.SANDBOX:
+        return []
+    rules = rules_for(account)
+    done: list[EventKind] = []
+    system = Actor.system()
+    while True:
+        step = lifecycle.advance(state_of(ticket), now, rules)
+        if step is None:
+            break
+        effect = _carry_out(ticket, step, now)
+        _apply(ticket, step.state, now)
+        event = _event(
+            ticket, system, step.event, now,
+            data={"due_at": step.due_at.isoformat(), **effect},
+            to_value=step.state.refund_state.value if step.state.refund_state else step.state.status.value,
+        )
+        db.session.flush()
+        mail_kind = TIMER_MAIL.get(step.event)
+        if mail_kind:
+            from portal.tickets import notify as notify_module
+
+            notify_module.ticket_mail(ticket, mail_kind, event, now=now)
+        done.append(step.event)
+    if commit and done:
+        db.session.commit()
+    return done
+
+
+def _carry_out(ticket: Ticket, step: lifecycle.Step, now: datetime) -> dict:
+    """The money side of a timer step on a sandbox account."""
+    if step.event is not EventKind.PROCESSING and step.event is not EventKind.FINALIZED:
+        return {}
+    sale = ticket.transaction
+    account = ticket.linked_account
+    subscription = txn_services.subscription_of(sale)
+    if step.event is EventKind.PROCESSING:
+        if ticket.ticket_type == TicketType.REFUND:
+            charge = txn_services.last_charge(sale)
+            refund = txn_services.refund_charge(charge, account, now=now)
+            return {"refund_receipt": charge.receipt, "refund_id": refund.id if refund else None}
+        cancelled = txn_services.cancel_subscription(subscription, now=now)
+        return {"subscription_cancelled": cancelled}
+    if ticket.ticket_type == TicketType.REFUND and subscription is not None:
+        return {"subscription_cancelled": txn_services.cancel_subscription(subscription, now=now)}
+    return {}
