@@ -1,0 +1,60 @@
+"""The throwaway PostgreSQL cluster starts, answers, clones databases and cleans up after itself."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.support import pg, skip_or_fail
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """One cluster for this module; skipped (or failed with PORTAL_TEST_PG=1) without PostgreSQL."""
+    reason = pg.unavailable_reason()
+    if reason:
+        skip_or_fail(reason, "PORTAL_TEST_PG")
+    with pg.throwaway_cluster() as server:
+        yield server
+
+
+def test_cluster_starts_answers_and_is_removed_on_stop():
+    """A cluster of its own: select 1 works, and stopping deletes its directory."""
+    reason = pg.unavailable_reason()
+    if reason or os.environ.get(pg.EXTERNAL_URL_ENV):
+        skip_or_fail(reason or "an external server is configured", "PORTAL_TEST_PG")
+    cluster = pg.ThrowawayCluster().start()
+    root = cluster.root
+    try:
+        assert cluster.execute("select 1") == [(1,)]
+        assert cluster.execute("show fsync") == [("off",)]
+        assert cluster.execute("show listen_addresses") == [("127.0.0.1",)]
+    finally:
+        cluster.stop()
+    assert root is not None and not root.exists()
+
+
+def test_url_works_with_sqlalchemy(cluster):
+    """The URL it hands out is the one the app will use: SQLAlchemy with psycopg 3."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(cluster.create_database())
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("select current_setting('server_encoding')")).scalar() == "UTF8"
+    finally:
+        engine.dispose()
+
+
+def test_clones_are_independent_copies_of_the_template(cluster):
+    """A clone starts with the template's rows; writes to one clone do not show in another."""
+    cluster.create_database("tmpl")
+    cluster.execute("create table t (x int); insert into t values (1)", dbname="tmpl")
+    first, second = cluster.clone_database("tmpl", "c1"), cluster.clone_database("tmpl", "c2")
+    assert first.endswith("/c1") and second.endswith("/c2")
+    cluster.execute("insert into t values (2)", dbname="c1")
+    assert cluster.execute("select count(*) from t", dbname="c1") == [(2,)]
+    assert cluster.execute("select count(*) from t", dbname="c2") == [(1,)]
+    cluster.drop_database("c1")
+    names = {row[0] for row in cluster.execute("select datname from pg_database")}
+    assert "c1" not in names and "c2" in names
