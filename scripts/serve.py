@@ -6,6 +6,7 @@
 If either process exits, the other one is stopped and this script exits non-zero, so a crashed
 worker can never go unnoticed behind a running web server.
 """
+
 from __future__ import annotations
 
 import os
@@ -40,19 +41,17 @@ def commands(port: str) -> dict[str, list[str]]:
     """The two processes to run."""
     return {
         "web": [
-            program("gunicorn"), "wsgi:app",
-            "--bind", f"127.0.0.1:{port}",
-            "--workers", "2",
-            "--threads", "4",
-            "--graceful-timeout", "10",
-            "--access-logfile", "-",
+            program("gunicorn"),
+            "wsgi:app",
+            *f"--bind 127.0.0.1:{port} --workers 2 --threads 4 --graceful-timeout 10".split(),
+            *"--access-logfile -".split(),
         ],
         "worker": [program("huey_consumer"), "portal.worker.huey", "-w", "2", "-k", "thread"],
     }
 
 
 def _die_with_parent() -> None:
-    """In the child: receive SIGTERM if this script is killed outright, so no orphan holds the port."""
+    """In the child: get SIGTERM if this script is killed outright, so no orphan holds the port."""
     try:
         import ctypes
 
@@ -94,8 +93,11 @@ class Supervisor:
                 code = child.poll()
                 if code is not None:
                     others = ", ".join(n for n in self.children if n != name)
-                    print(f"serve: {name} exited with code {code}; stopping {others}",
-                          file=sys.stderr, flush=True)
+                    print(
+                        f"serve: {name} exited with code {code}; stopping {others}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     self.stop()
                     return code if code > 0 else 1
             time.sleep(POLL_SECONDS)
@@ -128,8 +130,11 @@ class Supervisor:
 
 def main() -> int:
     port = os.environ.get("PORT") or "5000"
-    print(f"serve: portal on http://127.0.0.1:{port}/ with its Huey worker; Ctrl-C stops both",
-          file=sys.stderr, flush=True)
+    print(
+        f"serve: portal on http://127.0.0.1:{port}/ with its Huey worker; Ctrl-C stops both",
+        file=sys.stderr,
+        flush=True,
+    )
     return Supervisor(commands(port)).run()
 
 

@@ -3,6 +3,7 @@
 The portal's own app and live-server fixtures live in tests/conftest.py (see
 tests/support/live_server.py); this file only knows about the browser.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Chromium, Playwright and the live server work together on this machine."""
+
 from __future__ import annotations
 
 import json
@@ -86,16 +87,14 @@ def test_vendored_assets_load_and_work(page, shot):
         page.evaluate("document.fonts.ready")
         page.click("#load")
         page.wait_for_selector("#swapped")
-        loaded = page.evaluate(
-            """() => ({
+        loaded = page.evaluate("""() => ({
                 htmx: htmx.version,
                 bootstrap: bootstrap.Modal.VERSION,
                 chart: Chart.version,
                 bars: window.chart.getDatasetMeta(0).data.length,
                 iconFont: document.fonts.check("16px bootstrap-icons"),
                 padding: getComputedStyle(document.body).paddingTop,
-            })"""
-        )
+            })""")
         shot()
 
     assert broken == []

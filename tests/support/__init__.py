@@ -1,4 +1,5 @@
 """Test harness helpers: throwaway PostgreSQL, SMTP sink, live WSGI server, Chromium."""
+
 from __future__ import annotations
 
 import os

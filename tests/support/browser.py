@@ -3,6 +3,7 @@
 Without Chromium the browser tests are skipped, unless ``PORTAL_REQUIRE_BROWSER=1`` (set by
 ``make test``) turns the skip into a failure. ``PORTAL_CHROMIUM`` may name another executable.
 """
+
 from __future__ import annotations
 
 import os

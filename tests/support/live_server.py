@@ -1,4 +1,5 @@
 """Serve a WSGI app on 127.0.0.1 from a background thread, for browser and HTTP-level tests."""
+
 from __future__ import annotations
 
 import threading

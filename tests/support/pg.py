@@ -9,6 +9,7 @@ Set ``PORTAL_TEST_PG_URL`` (e.g. ``postgresql://postgres@db:5432/postgres``) to 
 server instead: the same methods then create and drop databases there. ``unavailable_reason()`` says
 why PostgreSQL cannot be used here, for a clear skip.
 """
+
 from __future__ import annotations
 
 import glob
@@ -32,12 +33,10 @@ EXTERNAL_URL_ENV = "PORTAL_TEST_PG_URL"
 
 def find_bindir() -> Path | None:
     """Directory holding initdb and pg_ctl: the newest Debian install, else the one on PATH."""
-    candidates = sorted(
-        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-        key=lambda path: int(Path(path).parent.parent.name) if Path(path).parent.parent.name.isdigit() else 0,
-    )
-    if candidates:
-        return Path(candidates[-1]).parent
+    versions = [Path(p).parent for p in glob.glob("/usr/lib/postgresql/*/bin/initdb")]
+    versions = [bindir for bindir in versions if bindir.parent.name.isdigit()]
+    if versions:
+        return max(versions, key=lambda bindir: int(bindir.parent.name))
     initdb = shutil.which("initdb")
     if initdb and shutil.which("pg_ctl"):
         return Path(initdb).resolve().parent
@@ -69,7 +68,9 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def sqlalchemy_url(host: str, port: int, user: str, dbname: str, password: str | None = None) -> str:
+def sqlalchemy_url(
+    host: str, port: int, user: str, dbname: str, password: str | None = None
+) -> str:
     """SQLAlchemy URL for the psycopg 3 driver."""
     auth = quote(user, safe="") + (f":{quote(password, safe='')}" if password else "")
     return f"postgresql+psycopg://{auth}@{host}:{port}/{quote(dbname, safe='')}"
@@ -78,8 +79,14 @@ def sqlalchemy_url(host: str, port: int, user: str, dbname: str, password: str |
 class PgServer:
     """A PostgreSQL server on which tests may create and drop databases."""
 
-    def __init__(self, host: str, port: int, user: str, password: str | None = None,
-                 maintenance_db: str = "postgres") -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        user: str,
+        password: str | None = None,
+        maintenance_db: str = "postgres",
+    ) -> None:
         self.host = host
         self.port = port
         self.user = user
@@ -173,26 +180,44 @@ class ThrowawayCluster(PgServer):
             entry = pwd.getpwnam(PG_USER)
             os.chown(self.root, entry.pw_uid, entry.pw_gid)
         self._run(
-            "initdb", "-D", str(self.datadir), "-U", PG_USER, "--auth=trust",
-            "--no-locale", "--encoding=UTF8", "--no-sync",
+            "initdb",
+            "-D",
+            str(self.datadir),
+            "-U",
+            PG_USER,
+            "--auth=trust",
+            "--no-locale",
+            "--encoding=UTF8",
+            "--no-sync",
         )
         for attempt in range(3):
             # The free port can be taken between the check and the bind; retry with another.
             self.port = free_port()
-            options = " ".join([
-                "-c listen_addresses=127.0.0.1",
-                f"-p {self.port}",
-                f"-k {shlex.quote(str(self.root))}",  # unix socket beside the data, not /run
-                "-c fsync=off",  # a crash loses only throwaway data; makes commits cheap
-                "-c synchronous_commit=off",
-                "-c full_page_writes=off",
-                "-c max_connections=100",
-                "-c shared_buffers=64MB",
-            ])
+            options = " ".join(
+                [
+                    "-c listen_addresses=127.0.0.1",
+                    f"-p {self.port}",
+                    f"-k {shlex.quote(str(self.root))}",  # unix socket beside the data, not /run
+                    "-c fsync=off",  # a crash loses only throwaway data; makes commits cheap
+                    "-c synchronous_commit=off",
+                    "-c full_page_writes=off",
+                    "-c max_connections=100",
+                    "-c shared_buffers=64MB",
+                ]
+            )
             try:
                 self._run(
-                    "pg_ctl", "-D", str(self.datadir), "-l", str(self.logfile),
-                    "-w", "-t", "60", "-o", options, "start",
+                    "pg_ctl",
+                    "-D",
+                    str(self.datadir),
+                    "-l",
+                    str(self.logfile),
+                    "-w",
+                    "-t",
+                    "60",
+                    "-o",
+                    options,
+                    "start",
                 )
                 return self
             except RuntimeError:

@@ -1,14 +1,17 @@
 """A real SMTP server on 127.0.0.1 that keeps what it receives, for delivery and retry tests.
 
-    with smtp_sink() as sink:                       # settings: SMTP_HOST=sink.host, SMTP_PORT=sink.port
+Point the app's SMTP_HOST / SMTP_PORT at ``sink.host`` / ``sink.port``::
+
+    with smtp_sink() as sink:
         ...deliver...
         [received] = sink.wait_for(1)
         assert received.message["Subject"] == "Welcome"
 
-    with smtp_sink(refuse_first=2) as sink: ...     # the first two deliveries get "421, try later"
-    with smtp_sink(refuse_seconds=1.5) as sink: ... # every delivery in the first 1.5 s gets 421
-    with smtp_sink(closed_seconds=1.5) as sink: ... # nothing listens on the port for 1.5 s
+``smtp_sink(refuse_first=2)``: the first two deliveries get "421 try again later".
+``smtp_sink(refuse_seconds=1.5)``: every delivery in the first 1.5 s gets 421.
+``smtp_sink(closed_seconds=1.5)``: nothing listens on the port for the first 1.5 s.
 """
+
 from __future__ import annotations
 
 import email

@@ -1,4 +1,5 @@
 """The live server serves a WSGI app over real HTTP, concurrently, and stops cleanly."""
+
 from __future__ import annotations
 
 import threading

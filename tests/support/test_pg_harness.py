@@ -1,4 +1,5 @@
 """The throwaway PostgreSQL cluster starts, answers, clones databases and cleans up after itself."""
+
 from __future__ import annotations
 
 import os
@@ -41,7 +42,9 @@ def test_url_works_with_sqlalchemy(cluster):
     engine = create_engine(cluster.create_database())
     try:
         with engine.connect() as conn:
-            assert conn.execute(text("select current_setting('server_encoding')")).scalar() == "UTF8"
+            assert (
+                conn.execute(text("select current_setting('server_encoding')")).scalar() == "UTF8"
+            )
     finally:
         engine.dispose()
 

@@ -1,4 +1,5 @@
 """scripts/serve.py stops both children on Ctrl-C and when either of them dies."""
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,8 @@ SERVE = Path(__file__).resolve().parents[2] / "scripts" / "serve.py"
 # A stand-in for gunicorn / huey: records the first stop signal it gets, then exits.
 CHILD = """
 import pathlib, signal, sys, time
-out, lifetime, code, ignore = pathlib.Path(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+out, lifetime, code, ignore = pathlib.Path(sys.argv[1]),\
+    float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 def handle(signum, frame):
     name = signal.Signals(signum).name
     with out.open("a") as f:

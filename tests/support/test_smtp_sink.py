@@ -1,4 +1,5 @@
 """The SMTP sink records real SMTP deliveries and refuses them on request."""
+
 from __future__ import annotations
 
 import smtplib
