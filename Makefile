@@ -24,7 +24,7 @@ help:
 	@echo "make run        set up, migrate, load demo data, serve on 127.0.0.1:\$${PORT:-5000} with the worker"
 	@echo "make test       set up (incl. chromium + postgresql via apt) and run the whole pytest suite"
 	@echo "make deps       virtualenv in $(VENV) with the app and its dev dependencies"
-	@echo "make assets     front-end packages from package-lock.json into static/vendor/"
+	@echo "make assets     front-end packages from package-lock.json into static/vendor/ (+ deps)"
 	@echo "make reset-db   delete the SQLite databases in $(INSTANCE)/ (make run recreates them)"
 	@echo "make clean      remove $(VENV), node_modules, static/vendor and caches (keeps $(INSTANCE)/)"
 
@@ -45,7 +45,8 @@ $(ASSETS_STAMP): package.json package-lock.json scripts/build-assets.sh
 	scripts/build-assets.sh
 	@touch $@
 
-assets: $(ASSETS_STAMP)
+# Also prepares the virtualenv, so `make assets && .venv/bin/pytest …` works in a fresh clone.
+assets: $(ASSETS_STAMP) | deps
 
 system-packages:
 	@scripts/ensure-system-packages.sh $(TEST_SYSTEM_PACKAGES)
