@@ -3,7 +3,8 @@
     with pg.throwaway_cluster() as cluster:          # initdb + start, stop + delete on exit
         template = cluster.create_database("portal_template")
         ...create the schema in the template once...
-        url = cluster.clone_database("portal_template")   # a fresh copy per test, in milliseconds
+        with cluster.temporary_database(template="portal_template") as url:
+            ...                                       # a fresh copy per test, in ~30 ms
 
 Set ``PORTAL_TEST_PG_URL`` (e.g. ``postgresql://postgres@db:5432/postgres``) to use an existing
 server instead: the same methods then create and drop databases there. ``unavailable_reason()`` says
@@ -139,6 +140,16 @@ class PgServer:
     def clone_database(self, template: str, name: str | None = None) -> str:
         """Create a fresh database as a copy of ``template`` and return its URL."""
         return self.create_database(name, template=template)
+
+    @contextmanager
+    def temporary_database(self, template: str | None = None) -> Iterator[str]:
+        """A fresh database (a copy of ``template`` if given) for the block; dropped afterwards."""
+        name = f"test_{uuid.uuid4().hex[:12]}"
+        url = self.create_database(name, template=template)
+        try:
+            yield url
+        finally:
+            self.drop_database(name)
 
     def drop_database(self, name: str) -> None:
         """Drop a database, disconnecting whoever still uses it."""

@@ -61,3 +61,24 @@ def test_clones_are_independent_copies_of_the_template(cluster):
     cluster.drop_database("c1")
     names = {row[0] for row in cluster.execute("select datname from pg_database")}
     assert "c1" not in names and "c2" in names
+
+
+def test_temporary_database_is_dropped_after_the_block(cluster):
+    """temporary_database hands out a copy of the template and drops it at the end."""
+    cluster.create_database("tmpl2")
+    cluster.execute("create table t (x int)", dbname="tmpl2")
+    with cluster.temporary_database(template="tmpl2") as url:
+        name = url.rsplit("/", 1)[1]
+        assert cluster.execute("select count(*) from t", dbname=name) == [(0,)]
+    names = {row[0] for row in cluster.execute("select datname from pg_database")}
+    assert name not in names
+
+
+def test_external_server_url_is_used_instead_of_a_new_cluster(cluster, monkeypatch):
+    """With PORTAL_TEST_PG_URL set, throwaway_cluster() talks to that server and starts none."""
+    monkeypatch.setenv(pg.EXTERNAL_URL_ENV, cluster.url("postgres"))
+    with pg.throwaway_cluster() as server:
+        assert not isinstance(server, pg.ThrowawayCluster)
+        assert (server.host, server.port) == (cluster.host, cluster.port)
+        with server.temporary_database() as url:
+            assert url.startswith(f"postgresql+psycopg://postgres@127.0.0.1:{cluster.port}/test_")
