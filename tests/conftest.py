@@ -29,40 +29,58 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("db_backend", backends)
 
 
+@pytest.fixture(scope="session")
+def pg_server():
+    """One throwaway PostgreSQL cluster per session, with the schema in a template database."""
+    from tests.support import pg, skip_or_fail
+
+    if reason := pg.unavailable_reason():
+        skip_or_fail(reason, "PORTAL_TEST_PG")
+    with pg.throwaway_cluster() as server:
+        server.create_database("portal_template")
+        schema_app = create_app(_settings(server.url("portal_template")))
+        with schema_app.app_context():
+            _db.create_all()
+            _db.session.remove()
+            _db.engine.dispose()  # the template must have no open connections to be copied
+        yield server
+
+
 @pytest.fixture
 def db_url(db_backend, tmp_path, request):
     if db_backend == "sqlite":
-        return f"sqlite:///{tmp_path / 'test.db'}"
-    pg = request.getfixturevalue("pg_database")
-    return pg
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    server = request.getfixturevalue("pg_server")
+    with server.temporary_database(template="portal_template") as url:
+        yield url
+
+
+def _settings(db_url: str) -> dict:
+    return {
+        "ENV": "testing",
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key",
+        "SQLALCHEMY_DATABASE_URI": db_url,
+        "WTF_CSRF_ENABLED": False,
+        "RATELIMIT_ENABLED": False,
+        "HUEY_IMMEDIATE": True,
+        "BASE_URL": "http://portal.test",
+        "MAIL_BACKEND": "dev",
+    }
 
 
 @pytest.fixture
 def app(db_url, tmp_path):
     """A fresh app and empty schema per test (create_all is fine in tests; migrations are
     checked by their own test)."""
-    app = create_app(
-        {
-            "ENV": "testing",
-            "TESTING": True,
-            "SECRET_KEY": "test-secret-key",
-            "SQLALCHEMY_DATABASE_URI": db_url,
-            "WTF_CSRF_ENABLED": False,
-            "RATELIMIT_ENABLED": False,
-            "HUEY_IMMEDIATE": True,
-            "BASE_URL": "http://portal.test",
-            "MAIL_BACKEND": "dev",
-        }
-    )
+    app = create_app(_settings(db_url))
     app.instance_path = str(tmp_path / "instance")
     with app.app_context():
-        if db_url.startswith("postgresql"):
-            _db.drop_all()
-        _db.create_all()
+        if db_url.startswith("sqlite"):
+            _db.create_all()  # PostgreSQL databases are copies of a template that has the schema
         yield app
         _db.session.remove()
-        if db_url.startswith("postgresql"):
-            _db.drop_all()
         _db.engine.dispose()
 
 

@@ -5,7 +5,7 @@ Every query of tickets or transactions filters on ``visible_account_ids``; loade
 """
 from __future__ import annotations
 
-from flask import abort, g
+from flask import abort, g, has_request_context
 from sqlalchemy import select
 
 from portal.accounts.models import AccountStatus, ClerkAccountAccess, LinkedAccount
@@ -70,6 +70,8 @@ def principal_for(user, *, via_api: bool = False) -> Principal:
 
 def current_principal() -> Principal | None:
     """The principal of this request (computed once per request, never cached in the session)."""
+    if not has_request_context():
+        return None  # worker and CLI code act as the system, never as a logged-in user
     if "principal" not in g:
         from flask_login import current_user
 

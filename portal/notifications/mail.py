@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from email.utils import make_msgid
+from urllib.parse import urlsplit
 
 from flask import current_app, g, has_app_context, render_template
 from jinja2 import TemplateNotFound
@@ -17,9 +18,18 @@ def absolute_url(path: str) -> str:
     return current_app.config["BASE_URL"].rstrip("/") + path
 
 
+def external_url(endpoint: str, **values) -> str:
+    """``url_for`` for mail: absolute, from BASE_URL, and usable outside a request (worker)."""
+    base = urlsplit(current_app.config["BASE_URL"])
+    adapter = current_app.url_map.bind(
+        base.netloc, script_name=base.path.rstrip("/") or "/", url_scheme=base.scheme or "http"
+    )
+    return adapter.build(endpoint, values, force_external=True)
+
+
 def render_email(kind: str, context: dict) -> tuple[str, str | None]:
     """(text, html) bodies from ``templates/email/<kind>.txt`` and ``.html``."""
-    ctx = dict(context, absolute_url=absolute_url)
+    ctx = dict(context, absolute_url=absolute_url, external_url=external_url)
     text = render_template(f"email/{kind}.txt", **ctx)
     try:
         html = render_template(f"email/{kind}.html", **ctx)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
-from flask import current_app, url_for
+from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 VENDOR = "vendor-ticket-link"
@@ -53,12 +53,12 @@ def matches(data: dict, ticket) -> bool:
 
 
 def vendor_url(ticket) -> str:
-    from portal.notifications.mail import absolute_url
+    from portal.notifications.mail import external_url
 
-    return absolute_url(url_for("support.vendor_link", token=make_token(VENDOR, ticket)))
+    return external_url("support.vendor_link", token=make_token(VENDOR, ticket))
 
 
 def customer_url(ticket) -> str:
-    from portal.notifications.mail import absolute_url
+    from portal.notifications.mail import external_url
 
-    return absolute_url(url_for("support.customer_link", token=make_token(CUSTOMER, ticket)))
+    return external_url("support.customer_link", token=make_token(CUSTOMER, ticket))

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import url_for
 from sqlalchemy import select
 
-from portal.notifications.mail import absolute_url, queue_email
+from portal.notifications.mail import external_url, queue_email
 from portal.support import links
 from portal.tickets.models import Ticket, TicketEvent
 from portal.extensions import db
@@ -92,7 +91,7 @@ def ticket_mail(ticket: Ticket, kind: str, event: TicketEvent, *, now: datetime)
             "side": "vendor",
             "locale": "en",
             "link": vendor_link,
-            "portal_link": absolute_url(url_for("tickets.show", ticket_id=ticket.id)),
+            "portal_link": external_url("tickets.show", ticket_id=ticket.id),
         },
         now=now,
         linked_account_id=account.id,

@@ -2,7 +2,7 @@
 template helpers, the home redirect and the health check."""
 from __future__ import annotations
 
-from flask import Blueprint, Flask, abort, jsonify, redirect, request, url_for
+from flask import Blueprint, Flask, abort, g, jsonify, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import text
 
@@ -54,6 +54,13 @@ def _view_for(endpoint: str):
     return None
 
 
+def _fresh_request_state():
+    """Who is logged in and what they may do is computed per request, never carried over (an app
+    context can outlive a request, e.g. in tests or CLI calls)."""
+    g.pop("_login_user", None)
+    g.pop("principal", None)
+
+
 def _require_login():
     if _is_public_endpoint() or current_user.is_authenticated:
         return None
@@ -89,6 +96,7 @@ def _headers(response):
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    app.before_request(_fresh_request_state)
     app.before_request(_require_login)
     app.after_request(_headers)
     errors.init_app(app)

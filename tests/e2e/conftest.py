@@ -61,3 +61,61 @@ def shot(page, request):
         return browsers.screenshot(page, name)
 
     return take
+
+
+# --- the portal itself ---------------------------------------------------------------------------
+
+DEMO_PASSWORD = "Demo!!Pass12"
+
+
+def make_portal_app(db_path: Path, instance: Path):
+    """The portal as `make run` serves it (development profile, /dev/mail, CSRF on), migrated
+    with Alembic and filled with the demo data; the worker runs tasks inline."""
+    from flask_migrate import upgrade
+
+    from portal import create_app
+    from portal.demo import generator
+
+    app = create_app({
+        "ENV": "development",
+        "SECRET_KEY": "e2e-secret-key",
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{db_path}",
+        "HUEY_IMMEDIATE": True,
+        "RATELIMIT_ENABLED": False,
+    })
+    app.instance_path = str(instance)
+    with app.app_context():
+        upgrade()
+        generator.generate("demo")
+        from portal.extensions import db
+
+        db.session.remove()
+    return app
+
+
+@pytest.fixture(scope="session")
+def portal_url(tmp_path_factory):
+    """Base URL of a live portal with the demo data, shared by the e2e tests of a session."""
+    from tests.support.live_server import live_server
+
+    root = tmp_path_factory.mktemp("portal-e2e")
+    app = make_portal_app(root / "portal.db", root / "instance")
+    app.config["BASE_URL"] = "http://placeholder"
+    with live_server(app) as url:
+        app.config["BASE_URL"] = url
+        yield url
+
+
+@pytest.fixture
+def log_in(page, portal_url):
+    """Log in through the real login page: ``log_in("owner@demo.test")``."""
+
+    def _log_in(email: str, password: str = DEMO_PASSWORD):
+        page.goto(portal_url + "/auth/login")
+        page.locator("#email").fill(email)
+        page.locator("#password").fill(password)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_load_state("networkidle")
+        return page
+
+    return _log_in

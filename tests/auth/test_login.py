@@ -1,0 +1,139 @@
+"""Login, logout and server-side sessions."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from portal.audit import AuditEvent
+from portal.auth.models import UserSession
+from portal.extensions import db
+from tests.factories import PASSWORD
+
+
+def events(kind):
+    return db.session.scalars(select(AuditEvent).where(AuditEvent.event == kind)).all()
+
+
+def test_owner_logs_in_and_lands_on_the_dashboard(client, make):
+    owner = make.owner()
+    response = client.post("/auth/login", data={"email": owner.email.upper(), "password": PASSWORD})
+    assert response.status_code == 303
+    home = client.get(response.headers["Location"])
+    assert home.headers["Location"].endswith("/dashboard/")
+    assert events("login.success")
+
+
+def test_wrong_password_and_unknown_email_get_the_same_answer(client, make):
+    owner = make.owner()
+    wrong = client.post("/auth/login", data={"email": owner.email, "password": "nope"})
+    unknown = client.post("/auth/login", data={"email": "ghost@example.test", "password": "nope"})
+    assert wrong.status_code == unknown.status_code == 200
+    error = "Wrong email or password"
+    assert error in wrong.get_data(as_text=True) and error in unknown.get_data(as_text=True)
+
+
+def test_login_runs_exactly_one_hash_check_whether_or_not_the_email_exists(client, make, monkeypatch):
+    from portal.auth import hashing
+
+    calls = []
+
+    class CountingHasher:  # Django's technique: count the hash checks, not the milliseconds
+        def __init__(self, real):
+            self.real = real
+
+        def verify(self, *args):
+            calls.append(1)
+            return self.real.verify(*args)
+
+        def __getattr__(self, name):
+            return getattr(self.real, name)
+
+    monkeypatch.setattr(hashing, "HASHER", CountingHasher(hashing.HASHER))
+    owner = make.owner()
+    for email in (owner.email, "nobody@example.test"):
+        calls.clear()
+        client.post("/auth/login", data={"email": email, "password": "wrong-password"})
+        assert len(calls) == 1
+
+
+def test_five_failures_lock_the_account_and_email_the_owner(client, make):
+    from portal.notifications.models import OutboxMessage
+
+    owner = make.owner()
+    clerk = make.clerk(owner)
+    for _ in range(5):
+        client.post("/auth/login", data={"email": clerk.email, "password": "wrong"})
+    db.session.refresh(clerk)
+    assert clerk.locked_until is not None
+    ok = client.post("/auth/login", data={"email": clerk.email, "password": PASSWORD})
+    assert ok.status_code == 200  # still refused while locked, with the same message
+    assert events("login.lock")
+    recipients = {m.recipient for m in db.session.scalars(select(OutboxMessage))}
+    assert {clerk.email, owner.email} <= recipients
+
+
+def test_api_only_and_disabled_users_cannot_log_in(client, make):
+    owner = make.owner()
+    for user in (make.clerk(owner, api_only=True), make.clerk(owner, enabled=False)):
+        user.password_hash = owner.password_hash
+        db.session.commit()
+        response = client.post("/auth/login", data={"email": user.email, "password": PASSWORD})
+        assert response.status_code == 200 and "Wrong email or password" in response.get_data(as_text=True)
+
+
+def test_logout_ends_the_session_on_the_server(client, make, login):
+    owner = make.owner()
+    login(owner)
+    with client.session_transaction() as s:
+        cookie_session = dict(s)
+    client.post("/auth/logout")
+    with client.session_transaction() as s:
+        s.update(cookie_session)  # replay the old cookie
+    assert client.get("/dashboard/").status_code == 302
+
+
+def test_session_is_renewed_at_login(client, make, login):
+    owner = make.owner()
+    client.get("/auth/login")
+    with client.session_transaction() as s:
+        s["marker"] = "before"
+    login(owner)
+    with client.session_transaction() as s:
+        assert "marker" not in s
+
+
+def test_idle_timeout_ends_a_session(app, client, make, login):
+    owner = make.owner()
+    login(owner)
+    row = db.session.scalar(select(UserSession))
+    row.last_seen_at = row.last_seen_at - app.config["SESSION_IDLE_TIMEOUT"] - timedelta(seconds=1)
+    db.session.commit()
+    assert client.get("/dashboard/").status_code == 302
+
+
+def test_absolute_lifetime_ends_a_busy_session(app, client, make, login):
+    owner = make.owner()
+    login(owner)
+    row = db.session.scalar(select(UserSession))
+    row.created_at = row.created_at - app.config["SESSION_ABSOLUTE_LIFETIME"] - timedelta(seconds=1)
+    db.session.commit()
+    assert client.get("/dashboard/").status_code == 302
+
+
+def test_disabling_a_user_ends_their_session_at_the_next_request(client, make, login):
+    owner = make.owner()
+    account = make.account(owner)
+    clerk = make.clerk(owner, accounts=[account])
+    login(clerk)
+    assert client.get("/tickets/").status_code == 200
+    clerk.is_enabled = False
+    db.session.commit()
+    assert client.get("/tickets/").status_code == 302
+
+
+def test_login_follows_only_local_next_urls(client, make):
+    owner = make.owner()
+    evil = client.post("/auth/login?next=https://evil.test/", data={
+        "email": owner.email, "password": PASSWORD, "next": "https://evil.test/"})
+    assert "evil.test" not in evil.headers["Location"]

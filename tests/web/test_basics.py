@@ -1,0 +1,109 @@
+"""Login-by-default, error pages for pages and htmx, security headers, the health check."""
+from __future__ import annotations
+
+from tests.conftest import HX
+
+
+def test_healthz_answers_ok_when_the_database_answers(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
+
+
+def test_healthz_says_why_when_the_database_is_gone(client, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from portal.extensions import db
+
+    def down(*args, **kwargs):
+        raise OperationalError("SELECT 1", {}, Exception("unable to open database file"))
+
+    monkeypatch.setattr(db.session, "execute", down)
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json() == {"status": "error", "reason": "database: OperationalError"}
+
+
+def test_pages_need_login_and_send_people_to_the_login_page(client):
+    response = client.get("/tickets/")
+    assert response.status_code == 302
+    assert "/auth/login?next=" in response.headers["Location"]
+
+
+def test_htmx_request_with_expired_session_gets_401_and_hx_redirect(client):
+    response = client.get("/tickets/", headers=HX)
+    assert response.status_code == 401
+    assert response.headers["HX-Redirect"].startswith("/auth/login")
+
+
+def test_unknown_url_gets_a_friendly_404_page(client):
+    response = client.get("/no/such/page")
+    assert response.status_code == 404
+    body = response.get_data(as_text=True)
+    assert "Not found" in body and "Traceback" not in body and "<html" in body
+
+
+def test_unknown_url_from_htmx_gets_a_fragment_aimed_at_the_alert_area(client):
+    response = client.get("/no/such/page", headers=HX)
+    assert response.status_code == 404
+    assert response.headers["HX-Retarget"] == "#page-alerts"
+    assert "<html" not in response.get_data(as_text=True)
+
+
+def test_security_headers_on_every_html_page(client):
+    response = client.get("/auth/login")
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"]
+    assert "HX-Request" in response.headers["Vary"]
+
+
+def test_crash_in_a_view_gives_a_clean_500_and_rolls_back(app, client, make):
+    from portal.accounts.models import MasterAccount
+    from portal.extensions import db
+
+    @app.get("/boom")
+    def boom():
+        db.session.add(MasterAccount(created_at=__import__("portal.types").types.utcnow()))
+        db.session.flush()
+        raise RuntimeError("kaboom")
+
+    boom._public = True
+    response = client.get("/boom")
+    assert response.status_code == 500
+    body = response.get_data(as_text=True)
+    assert "kaboom" not in body and "Traceback" not in body
+    assert db.session.query(MasterAccount).count() == 0
+
+
+def test_missing_csrf_token_gets_a_clear_page(app, make):
+    app.config["WTF_CSRF_ENABLED"] = True
+    owner = make.owner()
+    response = app.test_client().post("/auth/login", data={"email": owner.email, "password": "x"})
+    assert response.status_code == 400
+    assert "form expired" in response.get_data(as_text=True)
+
+
+def test_production_refuses_to_start_without_a_secret_key(monkeypatch, tmp_path):
+    import pytest
+
+    from portal import create_app
+
+    monkeypatch.delenv("PORTAL_SECRET_KEY", raising=False)
+    with pytest.raises(RuntimeError, match="PORTAL_SECRET_KEY"):
+        create_app({"ENV": "production", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/p.db"})
+
+
+def test_development_generates_a_secret_key_into_the_instance_folder(monkeypatch, tmp_path):
+    from portal import create_app
+
+    monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "inst"))
+    monkeypatch.delenv("PORTAL_SECRET_KEY", raising=False)
+    first = create_app({"ENV": "development"}).config["SECRET_KEY"]
+    second = create_app({"ENV": "development"}).config["SECRET_KEY"]
+    assert first == second and len(first) >= 32
+    assert (tmp_path / "inst" / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_dev_mailbox_exists_only_in_development(client):
+    assert client.get("/dev/mail/").status_code == 404
