@@ -457,8 +457,8 @@ def order_request():
         ticket = support.request_ticket(order, kind, comment, locale=t.locale, now=now)
     except (Refused, ticket_services.NotAllowed) as exc:
         db.session.rollback()
-        return _order_page(order, now=now, errors={f"request_{kind}": support.customer_error(t, exc, order)},
-                           form={f"request_{kind}": comment})
+        key = f"request_{kind if kind in ('tech_support', 'refund', 'cancel') else 'other'}"
+        return _order_page(order, now=now, errors={key: support.customer_error(t, exc, order)}, form={key: comment})
     flash(t("req.opened", id=ticket.id), "success")
     return redirect_to(url_for("support.customer_ticket", ticket_id=ticket.id))
 
