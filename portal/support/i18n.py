@@ -406,7 +406,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "actor.vendor": "Support von {vendor}",
         "actor.system": "System",
         "actor.phone": "ClickBank-Telefonsupport",
-        "mail.greeting": "Guten Tag {name},",
+        "mail.greeting": "Guten Tag {full},",
         "mail.greeting_anon": "Guten Tag,",
         "mail.reason.opened": "Wir haben Ihre Anfrage erhalten: Ticket #{id} ({type}) ist eröffnet.",
         "mail.reason.opened_by_vendor": "{vendor} hat zu Ihrer Bestellung das Ticket #{id} ({type}) eröffnet.",

@@ -123,11 +123,12 @@ def _customer_copy(ticket: Ticket, kind: str, event: TicketEvent, history: list[
         highlight = {"text": t("mail.highlight"), "button": t("mail.highlight_button"),
                      "link": link + "#change"}
     name = ticket.customer_first_name.strip()
+    full = ticket.customer_name.strip()
     return {
         "side": "customer",
         "lang": t.locale,
         "t": t,
-        "greeting": t("mail.greeting", name=name) if name else t("mail.greeting_anon"),
+        "greeting": t("mail.greeting", name=name, full=full) if name else t("mail.greeting_anon"),
         "reason": reason,
         "details": details,
         "highlight": highlight,
@@ -367,7 +368,7 @@ def _ticket_rows(t, ticket: Ticket, tz: str, *, vendor_side: bool) -> list[tuple
         (t("field.status"), t.status(ticket)),
         (t("field.opened"), t.datetime(ticket.opened_at, tz)),
     ]
-    next_line = _next_sentence(t, ticket, tz)
+    next_line = " ".join(_vendor_next(t, ticket, tz)) if vendor_side else _next_sentence(t, ticket, tz)
     if next_line:
         rows.append((t("field.next_step"), next_line))
     if vendor_side:
