@@ -34,6 +34,19 @@ LOOKUP_LIMIT_PER_ADDRESS = "10 per 15 minutes"
 LOOKUP_LIMIT_PER_RECEIPT = "20 per hour"
 LINK_OPEN_LIMIT = "60 per minute"
 MAX_COMMENT = 10_000
+VENDOR_REFUSALS = {
+    "invalid": ("This link does not work", (
+        "The link is incomplete or was changed. Open it again from the ticket email, or log in to "
+        "the portal to work on the ticket.")),
+    "expired": ("This link has expired", (
+        "Reply links work for 14 days. Log in to the portal to work on the ticket.")),
+    "ended": ("Your access has ended", (
+        "Access through the email link lasts two hours. Open the link from the email again, or "
+        "log in to the portal.")),
+    "closed": ("This ticket is closed", (
+        "Reply links stop working when a ticket closes. Log in to the portal to see the ticket or "
+        "to reopen it.")),
+}
 
 
 @bp.after_request
@@ -114,19 +127,7 @@ def _refused(side: str, reason: str, *, status: int, ticket=None):
             "ended": (t("link.ended.title"), t("link.ended")),
         }[reason]
     else:
-        title, message = {
-            "invalid": ("This link does not work",
-                        "The link is incomplete or was changed. Open it again from the ticket email, "
-                        "or log in to the portal to work on the ticket."),
-            "expired": ("This link has expired",
-                        "Reply links work for 14 days. Log in to the portal to work on the ticket."),
-            "ended": ("Your access has ended",
-                      "Access through the email link lasts two hours. Open the link from the email "
-                      "again, or log in to the portal."),
-            "closed": ("This ticket is closed",
-                       "Reply links stop working when a ticket closes. Log in to the portal to see the "
-                       "ticket or to reopen it."),
-        }[reason]
+        title, message = VENDOR_REFUSALS[reason]
     return render("support/message.html", t=t, title=title, message=message, side=side, reason=reason,
                   status=status), status
 

@@ -8,6 +8,7 @@ the whole history at the bottom. This module decides the words; the templates on
   to the customer's view of the ticket (reply, turn tech support into a refund, close). Vendor staff
   appear as "<shop> support", and internal steps (hand-off to the refund authority, escalation)
   are left out. An inactivity warning highlights that the ticket can be turned into a refund.
+* On ClickBank accounts ClickBank mails the customer itself, so only the vendor's copy is sent.
 * The **vendor's** copy is in English, goes to the account's customer-service email (else the
   account email) and carries the no-login link that opens this one ticket for reply or close
   (while the ticket is open), plus a link into the portal.
@@ -93,9 +94,12 @@ def ticket_mail(ticket: Ticket, kind: str, event: TicketEvent, *, now: datetime)
     account = ticket.linked_account
     where = {"linked_account_id": account.id, "master_account_id": account.master_account_id,
              "ticket_id": ticket.id}
-    customer = _customer_copy(ticket, kind, event, history, now)
-    queue_email("ticket", to=ticket.customer_email, subject=subject(kind, ticket.locale, ticket),
-                context=customer, now=now, dedupe=f"{kind}:{event.id}:customer", **where)
+    if account.is_sandbox:
+        # On a ClickBank account ClickBank itself mails the customer (and its ticket links lead
+        # to ClickBank); a second mail from the portal would only confuse them.
+        customer = _customer_copy(ticket, kind, event, history, now)
+        queue_email("ticket", to=ticket.customer_email, subject=subject(kind, ticket.locale, ticket),
+                    context=customer, now=now, dedupe=f"{kind}:{event.id}:customer", **where)
     vendor = _vendor_copy(ticket, kind, event, history, now)
     queue_email(
         "ticket", to=account.notification_email,

@@ -84,7 +84,7 @@ def _run_one(ticket_id: int, now: datetime) -> list:
     except StaleDataError:
         db.session.rollback()  # someone else changed it first; their result stands
         return []
-    except Exception:  # noqa: BLE001 - one broken ticket must not stop the sweep
+    except Exception:
         db.session.rollback()
         log.exception("Timers sweep: ticket %s failed; it is retried on the next run", ticket_id)
         return []

@@ -14,7 +14,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from portal.tickets import lifecycle as lc
-from portal.tickets.lifecycle import Action, EventKind, Party, RefundState, Refused, Status, TicketType
+from portal.tickets.lifecycle import (
+    Action,
+    EventKind,
+    Party,
+    RefundState,
+    Refused,
+    Status,
+    TicketType,
+)
 
 NY = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -76,6 +76,13 @@ def test_vendor_mail_goes_to_the_account_email_without_a_service_address(make):
     assert sorted(m.recipient for m in outbox()) == sorted([sale.customer_email, "plainshop@vendor.test"])
 
 
+def test_on_clickbank_accounts_only_the_vendor_is_mailed(make, shop):
+    owner, _, _ = shop
+    clickbank = make.account(owner, "cbvendor", source="clickbank", cs_email="cs@cbvendor.test")
+    make.ticket(make.sale(clickbank, at=MONDAY - timedelta(days=3)), now=MONDAY)
+    assert [m.recipient for m in outbox() if m.channel == "email"] == ["cs@cbvendor.test"]
+
+
 def test_one_layout_reason_newest_link_details_history(make, shop):
     _, account, clerk = shop
     sale = make.sale(account, at=MONDAY - timedelta(days=3), email="buyer@example.com")
