@@ -99,11 +99,15 @@ def _run_one(ticket_id: int, now: datetime) -> list:
         return []
 
 
-def run(now: datetime, *, batch: int = BATCH) -> dict[str, int]:
-    """One sweep. Returns how many of each automatic step it performed (e.g. ``{"warning": 2}``)."""
+def run(now: datetime, *, batch: int = BATCH, between_batches=None) -> dict[str, int]:
+    """One sweep. Returns how many of each automatic step it performed (e.g. ``{"warning": 2}``).
+    ``between_batches()`` is called before each batch after the first (the worker renews its
+    lease there during a long catch-up)."""
     counts: dict[str, int] = {}
     cursor = None
     while True:
+        if cursor is not None and between_batches is not None:
+            between_batches()
         page = due_tickets(now, after=cursor, limit=batch)
         for _, ticket_id in page:
             for kind in _run_one(ticket_id, now):

@@ -334,3 +334,19 @@ def test_weekend_adjusted_always_lands_on_a_weekday_at_the_same_clock_time(tz):
             assert moved.astimezone(tz).weekday() == 0
             assert moved.astimezone(tz).time() == moment.astimezone(tz).time()
         moment += timedelta(hours=1)
+
+
+def test_vendors_own_request_is_editable_for_five_minutes_then_fixed():
+    rules = lc.Rules(tz=NY)
+    at = local(NY, 2026, 11, 17, 10, 0)
+    state = open_(TicketType.REFUND, by=Party.VENDOR, at=at, tz=NY, recurring=True)
+    changed = lc.change_type(state, TicketType.CANCEL, by=Party.VENDOR, now=at + timedelta(minutes=2), rules=rules)
+    assert changed.ticket_type is TicketType.CANCEL  # no "customer agreed" needed for its own request
+    step = lc.advance(state, at + timedelta(minutes=5), rules)
+    assert step.state.refund_state is RefundState.PROCESSING
+    with pytest.raises(Refused) as err:
+        lc.change_type(step.state, TicketType.TECH_SUPPORT, by=Party.VENDOR, now=at + timedelta(minutes=6),
+                       rules=rules)
+    assert err.value.code == "refund_processing"
+    with pytest.raises(Refused):
+        lc.close(step.state, by=Party.VENDOR, now=at + timedelta(minutes=6))

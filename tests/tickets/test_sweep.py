@@ -346,3 +346,26 @@ def test_the_worker_task_runs_the_sweep_under_a_lease(app, make, shop, monkeypat
     tasks.sweep_timers.call_local()
     assert len(refunds()) == 1
     assert db.session.scalar(select(func.count()).select_from(leases.Lease)) == 1
+
+
+def test_a_long_catch_up_renews_the_workers_lease(make, shop, monkeypatch):
+    from portal import leases, tasks
+
+    _, account, _ = shop
+    for _ in range(5):
+        make.ticket(make.sale(account, at=MONDAY - 3 * D), ticket_type="refund", now=MONDAY)
+    clock = iter([MONDAY + 24 * H + timedelta(minutes=m) for m in range(0, 100)])
+    monkeypatch.setattr(tasks, "utcnow", lambda: next(clock))
+    renewals = []
+    real_acquire = leases.acquire
+
+    def watch(name, holder, now, ttl):
+        renewals.append(now)
+        return real_acquire(name, holder, now, ttl)
+
+    monkeypatch.setattr(leases, "acquire", watch)
+    real_run = sweep.run
+    monkeypatch.setattr(sweep, "run", lambda now, **kw: real_run(now, batch=2, **kw))
+    tasks.sweep_timers.call_local()
+    assert len(refunds()) == 5
+    assert len(renewals) == 1 + 2  # the lease itself, then before the 2nd and 3rd batch
