@@ -18,6 +18,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "en": {
         # Layout and order lookup
         "brand": "Order support",
+        "skip": "Skip to content",
         "language": "Language",
         "find.title": "Find your order",
         "find.intro": "Enter the receipt number from your order confirmation email and the email address you used to buy.",
@@ -241,6 +242,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     },
     "de": {
         "brand": "Bestellservice",
+        "skip": "Zum Inhalt springen",
         "language": "Sprache",
         "find.title": "Ihre Bestellung aufrufen",
         "find.intro": "Geben Sie die Belegnummer aus Ihrer Bestellbestätigung und die E-Mail-Adresse ein, mit der Sie bestellt haben.",
@@ -459,6 +461,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     },
     "es": {
         "brand": "Atención de pedidos",
+        "skip": "Saltar al contenido",
         "language": "Idioma",
         "find.title": "Buscar su pedido",
         "find.intro": "Introduzca el número de recibo de su correo de confirmación del pedido y la dirección de correo electrónico con la que realizó la compra.",

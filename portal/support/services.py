@@ -188,22 +188,19 @@ def email_invoice(order: Transaction, *, locale: str, now: datetime) -> None:
 
 
 def invoice_context(view: OrderView) -> dict:
+    """The invoice of the sale: its lines, and a total that is always what the customer paid
+    (``amount_cents``; tax and shipping are shown as parts of it)."""
     order = view.order
-    items = list(order.items) or [None]
-    lines = []
-    for item in items:
-        if item is None:
-            lines.append({"title": order.product_title or order.sku or "", "sku": order.sku or "",
-                          "quantity": order.quantity or 1, "amount_cents": order.amount_cents - order.tax_cents
-                          - order.shipping_cents})
-        else:
-            lines.append({"title": item.title, "sku": item.sku, "quantity": item.quantity,
-                          "amount_cents": item.amount_cents})
-    subtotal = sum(line["amount_cents"] for line in lines)
+    tax, shipping = order.tax_cents or 0, order.shipping_cents or 0
+    total = order.amount_cents
+    subtotal = total - tax - shipping
+    lines = [{"title": item.title, "sku": item.sku, "quantity": item.quantity, "amount_cents": item.amount_cents}
+             for item in order.items]
+    if not lines:
+        lines = [{"title": order.product_title or order.sku or "", "sku": order.sku or "",
+                  "quantity": order.quantity or 1, "amount_cents": subtotal}]
     return {"order": order, "account": view.account, "lines": lines, "subtotal_cents": subtotal,
-            "tax_cents": order.tax_cents or 0, "shipping_cents": order.shipping_cents or 0,
-            "total_cents": subtotal + (order.tax_cents or 0) + (order.shipping_cents or 0),
-            "tz": view.account.timezone}
+            "tax_cents": tax, "shipping_cents": shipping, "total_cents": total, "tz": view.account.timezone}
 
 
 class EmailRefused(Exception):

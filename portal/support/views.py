@@ -68,7 +68,8 @@ def _language_switch():
     if code in i18n.LOCALES:
         access.choose_locale(code)
     rest = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
-    return redirect(request.path + (f"?{urlencode(rest)}" if rest else ""), 303)
+    here = url_for(request.endpoint, **(request.view_args or {}))  # never a foreign host
+    return redirect(here + (f"?{urlencode(rest)}" if rest else ""), 303)
 
 
 @bp.errorhandler(429)

@@ -302,3 +302,20 @@ def test_order_actions_without_a_session_go_back_to_the_lookup(client, sale, clo
         response = client.post(path, data={"ticket_type": "refund", "comment": "Refund please!"})
         assert response.status_code == 303 and response.headers["Location"] == "/support"
     assert db.session.scalar(select(func.count(Ticket.id))) == 0
+
+
+def test_the_invoice_total_is_what_was_paid_with_tax_and_shipping_shown(client, make, shop, clock):
+    _, account = shop
+    sale = make.sale(account, at=MONDAY - timedelta(days=3), email="tax@example.com", amount_cents=5990)
+    sale.tax_cents, sale.shipping_cents = 990, 500
+    db.session.commit()
+    page = signed_in(client, sale).get("/support/order/invoice").get_data(as_text=True)
+    assert "$45.00" in page and "$9.90" in page and "$5.00" in page
+    assert 'data-testid="invoice-total">$59.90<' in page
+
+
+def test_the_language_switch_stays_on_this_site(client, clock):
+    response = client.get("/support?lang=de&x=1")
+    assert response.status_code == 303 and response.headers["Location"] == "/support?x=1"
+    assert "Ihre Bestellung aufrufen" in client.get("/support").get_data(as_text=True)
+    assert client.get("/support?lang=xx").headers["Location"] == "/support"
