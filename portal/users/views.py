@@ -130,12 +130,16 @@ def _show(target, *, status: int = 200, block: str | None = None, **forms):
     forms.setdefault("perm_form", _perm_form(target, principal))
     forms.setdefault("delete_form", DeleteForm(formdata=None))
     forms.setdefault("key_form", KeyForm(formdata=None))
+    editable = can(principal, Action.USER_EDIT, row.subject)
+    key_manageable = can(principal, Action.USER_API_KEY, row.subject)
+    # Someone a supervisor may only look at keeps their security history and key to themselves.
+    private = not (principal.is_owner or editable)
     body = render(
         "users/show.html", block=block, target=target, row=row, principal=principal,
-        editable=can(principal, Action.USER_EDIT, row.subject),
-        key_manageable=can(principal, Action.USER_API_KEY, row.subject),
+        editable=editable, key_manageable=key_manageable, private=private,
         grantable=services.grantable_accounts(principal),
-        activity=services.recent_activity(target), status=services.status_of(target),
+        activity=[] if private else services.recent_activity(target),
+        status=services.status_of(target),
         api_usable=apikeys.may_use_api(target), **forms, **TEMPLATE_GLOBALS,
     )
     return body, status
