@@ -12,7 +12,7 @@ from flask_login import current_user
 from portal.authz.permissions import PERM_HELP, PERM_LABELS, Action, Perm
 from portal.authz.policy import can
 from portal.authz.scope import current_principal, user_subject
-from portal.extensions import db
+from portal.extensions import db, limiter
 from portal.types import utcnow
 from portal.users import apikeys, bp, services
 from portal.users.forms import DeleteForm, DetailsForm, FilterForm, KeyForm, PermissionsForm, UserForm
@@ -71,8 +71,13 @@ def new():
     return _form_page(_new_form())
 
 
+# Both send mail to an address typed in here: keep a runaway script from flooding inboxes.
+MAIL_LIMIT = "30 per hour"
+
+
 @bp.post("/new")
 @require(Action.USERS_MANAGE)
+@limiter.limit(MAIL_LIMIT)
 def create():
     form = _new_form()
     if not form.validate():
@@ -203,6 +208,7 @@ def update_permissions(user_id: int):
 
 @bp.post("/<int:user_id>/reset-password")
 @require(Action.USERS_MANAGE)
+@limiter.limit(MAIL_LIMIT)
 def reset_password(user_id: int):
     principal, target = _load(user_id)
     _require_edit(principal, target)

@@ -1,6 +1,7 @@
 """The Users tab over HTTP: every action, its refusals, full pages and htmx fragments."""
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -542,3 +543,38 @@ def test_the_users_page_shows_whether_the_key_can_be_used(team, as_owner, client
     db.session.commit()
     body = client.get(f"/users/{team.clerk.id}").get_data(as_text=True)
     assert "Not usable now" in body and "holds API Read or API Read/Write" in body
+
+
+def test_mail_sending_actions_are_rate_limited(tmp_path):
+    """Creating users and resetting passwords send mail to typed-in addresses: 30 an hour."""
+    from portal import create_app
+    from tests.conftest import _settings
+    from tests.factories import Factory
+
+    app = create_app({**_settings(f"sqlite:///{tmp_path / 'limits.db'}"), "RATELIMIT_ENABLED": True})
+    with app.app_context():
+        db.create_all()
+        make = Factory()
+        owner = make.owner()
+        clerk = make.clerk(owner)
+        client = client_for(app, owner)
+        codes = [client.post(f"/users/{clerk.id}/reset-password").status_code for _ in range(31)]
+        assert codes[:30] == [303] * 30 and codes[30] == 429
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_names_and_descriptions_are_shown_as_text(team, as_owner, client):
+    """S22: what one user types about another never becomes markup on any page or mail."""
+    payload = '<script>alert(1)</script>"><img src=x onerror=alert(2)>{{7*7}}'
+    data = new_user(team, first_name=payload[:80], last_name="X", description=payload)
+    client.post("/users/new", data=data)
+    user = by_email("nina@team.test")
+    pages = [client.get("/users/").get_data(as_text=True),
+             client.get(f"/users/{user.id}").get_data(as_text=True),
+             client.get("/users/?q=script", headers=HX).get_data(as_text=True)]
+    html_mail = mail_to("nina@team.test")[0].payload["html"]
+    for body in pages + [html_mail]:
+        assert "<script>alert(1)" not in body and "<img src=x" not in body
+        assert "&lt;script&gt;" in body
+    assert all("{{7*7}}" in html.unescape(body) for body in pages)  # not evaluated to 49
