@@ -66,7 +66,7 @@ def test_supervisor_creates_a_clerk_and_the_invitation_arrives(page, portal_url,
     row.wait_for()
     assert "Orders/Tickets" in row.inner_text() and "mindshift" in row.inner_text()
     assert "Invitation pending" in row.inner_text()
-    assert "q=erin-" in page.url  # the filter is in the address, so it survives a reload
+    page.wait_for_url(re.compile(r"q=erin-"))  # the filter is in the address: it survives a reload
     shot("list")
 
     # Filter by permission: Manage Users lists the owner and the supervisor, not the new clerk.
@@ -79,7 +79,8 @@ def test_supervisor_creates_a_clerk_and_the_invitation_arrives(page, portal_url,
     # The invitation is in the development mailbox.
     page.goto(portal_url + f"/dev/mail/?to={email}")
     page.get_by_role("link", name=re.compile("invited", re.I)).first.click()
-    assert "choose your password" in page.content()
+    page.wait_for_url(re.compile(r"/dev/mail/\d+$"))
+    expect(page.locator("main")).to_contain_text("choose your password")
     shot("mail")
 
 
@@ -103,6 +104,7 @@ def test_invited_clerk_sets_a_password_and_sees_only_their_accounts_tickets(page
     # The clerk opens the invitation from the mailbox and chooses a password.
     page.goto(portal_url + f"/dev/mail/?to={email}")
     page.get_by_role("link", name=re.compile("invited", re.I)).first.click()
+    page.wait_for_url(re.compile(r"/dev/mail/\d+$"))
     link = page.locator("a[href*='/auth/']").first.get_attribute("href")
     page.goto(link)
     for box in page.locator("input[type=password]").all():
