@@ -114,6 +114,9 @@ class StepUpForm(FlaskForm):
         now = utcnow()
         if not self.stepup_needed and not field.data:
             return
+        if not (field.data or "").strip():
+            word = "PIN" if current_user.is_owner else "password"
+            raise ValidationError(f"Please enter your {word} to confirm.")  # not a wrong guess
         try:
             ok = verify(current_user, field.data or "", now)
         except StepUpBlocked as blocked:
