@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from flask import flash, redirect, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_limiter.util import get_remote_address
 
 from portal import audit
@@ -27,7 +27,7 @@ from portal.tickets import services as ticket_services
 from portal.tickets.lifecycle import Refused, TicketType
 from portal.types import utcnow
 from portal.web.decorators import public
-from portal.web.htmx import redirect_to, render
+from portal.web.htmx import is_fragment_request, redirect_to, render
 
 REPLY_LIMIT = "20 per hour"
 LOOKUP_LIMIT_PER_ADDRESS = "10 per 15 minutes"
@@ -75,6 +75,9 @@ def _language_switch():
 @bp.errorhandler(429)
 def _too_many(error):
     t = i18n.translator(access.chosen_locale() or "en")
+    if is_fragment_request():
+        body = render_template("errors/_alert.html", status=429, title=t("err.rate_limited"), message="")
+        return body, 429, {"HX-Retarget": "#page-alerts", "HX-Reswap": "afterbegin"}
     if request.endpoint == "support.find":
         return _find_page(t, error=t("find.too_many"), status=429)
     return render("support/message.html", t=t, title=t("err.rate_limited"), message=t("err.rate_limited"),
@@ -129,6 +132,9 @@ def _refused(side: str, reason: str, *, status: int, ticket=None):
         }[reason]
     else:
         title, message = VENDOR_REFUSALS[reason]
+    if is_fragment_request():  # an htmx call: a message in the page's alert area, as elsewhere
+        body = render_template("errors/_alert.html", status=status, title=title, message=message)
+        return body, status, {"HX-Retarget": "#page-alerts", "HX-Reswap": "afterbegin"}
     return render("support/message.html", t=t, title=title, message=message, side=side, reason=reason,
                   status=status), status
 

@@ -1,10 +1,16 @@
-// Pages reached without a login (order page, ticket links). No inline scripts: the CSP forbids them.
+// Pages reached without a login (order page, ticket links). No inline scripts: the CSP forbids
+// them. base.html loads this file on every portal page too, so it acts only inside .support-page.
 (function () {
   "use strict";
 
-  // <button data-print> prints the page (the invoice has a print stylesheet).
+  function onSupportPage() {
+    return document.body && document.body.classList.contains("support-page");
+  }
+
+  // <button data-print> on a support page prints it (the invoice has a print stylesheet).
   document.addEventListener("click", (ev) => {
-    const button = ev.target.closest("[data-print]");
+    if (!onSupportPage()) return;
+    const button = ev.target.closest(".support-page [data-print]");
     if (button) {
       ev.preventDefault();
       window.print();
@@ -13,7 +19,7 @@
 
   // The mail's "request a refund instead" link ends in #change: open that choice for the reader.
   function openFromHash() {
-    if (window.location.hash !== "#change") return;
+    if (!onSupportPage() || window.location.hash !== "#change") return;
     const box = document.querySelector("[data-testid=change-refund]");
     if (box) {
       box.open = true;
