@@ -629,6 +629,7 @@ def generate(size: str = "demo", *, seed: int = 20261122, now: datetime | None =
         k: v for k, v in totals.items()}} for (a, d, c), totals in g.daily.items()])
     _fix_sequences()
     db.session.commit()
+    _analyze()
     return {"owner": OWNER_EMAIL, "accounts": len(accounts), "transactions": len(g.txns),
             "tickets": len(g.tickets), "events": len(g.events)}
 
@@ -677,6 +678,13 @@ def _sqlite_converter(column):
     if isinstance(column.type, Boolean):
         return lambda v: None if v is None else int(bool(v))
     return lambda v: v
+
+
+def _analyze() -> None:
+    """Planner statistics for the freshly loaded tables: without them SQLite may scan an account's
+    whole history where an index would do (measured ~75 ms vs ~1 ms on the L set)."""
+    db.session.execute(text("ANALYZE"))
+    db.session.commit()
 
 
 def _fix_sequences() -> None:
