@@ -88,7 +88,7 @@ def _notify_owner(user, now: datetime) -> None:
         "stepup_blocked",
         to=owner.email,
         subject="Sensitive actions blocked after wrong PIN or password entries",
-        context={"user": user, "owner": owner, "until": user.pin_locked_until},
+        context={"user": user, "owner": owner, "recipient": owner, "until": user.pin_locked_until},
         master_account_id=user.master_account_id,
         now=now,
     )

@@ -64,3 +64,20 @@ def logout():
 def security():
     """The user's own security settings."""
     return render("auth/security.html", sessions=sessions.active(current_user, now=utcnow()))
+
+
+@bp.get("/set-password")
+@public
+def set_password():
+    """Emailed links land here (sign-up confirmation, clerk invitation, password reset)."""
+    from flask import abort
+
+    abort(404)  # the full flow follows in the next commits
+
+
+@bp.get("/reset-pin")
+@public
+def reset_pin():
+    from flask import abort
+
+    abort(404)
