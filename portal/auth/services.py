@@ -35,7 +35,7 @@ def authenticate(email: str, password: str, *, now: datetime) -> User:
         db.session.commit()
         raise LoginFailed()
     if not ok:
-        _count_failure(user, now)
+        count_failure(user, now)
         raise LoginFailed()
     if not user.is_active or user.confirmed_at is None:
         audit.record("login.refused", user=user, now=now, reason=_refusal(user))
@@ -63,9 +63,11 @@ def _refusal(user: User) -> str:
     return "unconfirmed"
 
 
-def _count_failure(user: User, now: datetime) -> None:
+def count_failure(user: User, now: datetime, *, what: str = "password") -> None:
+    """A wrong password (or second-factor code) at login: 5 in a row lock the login for 15
+    minutes and email the user and their owner. Commits."""
     user.failed_logins = (user.failed_logins or 0) + 1
-    audit.record("login.failure", user=user, now=now, failures=user.failed_logins)
+    audit.record("login.failure", user=user, now=now, failures=user.failed_logins, step=what)
     if user.failed_logins >= MAX_FAILURES:
         user.locked_until = now + LOCK_FOR
         user.failed_logins = 0
@@ -227,3 +229,81 @@ def send_pin_reset(user: User, *, now: datetime) -> bool:
     )
     audit.record("pin.reset_requested", user=user, now=now)
     return True
+
+
+def forgot_link() -> str:
+    from portal.notifications.mail import external_url
+
+    return external_url("auth.forgot_password")
+
+
+def notify_owner_of_recovery(user: User, *, now: datetime, what: str) -> None:
+    """A clerk's password was reset through the emailed link: the owner hears of it too."""
+    owner = _owner_of(user)
+    if owner is None or owner.id == user.id:
+        return  # the owner's own notice is the password_changed mail
+    queue_auth_mail(
+        "recovery_used", user, f"{user.email} reset their {what}", now=now, recipient=owner,
+        what=what,
+    )
+
+
+def _recent_mails(recipient: str, kind: str, *, now: datetime) -> int:
+    from portal.notifications.models import OutboxMessage
+
+    return db.session.scalar(
+        select(func.count(OutboxMessage.id)).where(
+            OutboxMessage.recipient == recipient,
+            OutboxMessage.kind == kind,
+            OutboxMessage.created_at > now - timedelta(hours=1),
+        )
+    ) or 0
+
+
+def request_password_reset(email: str, *, now: datetime) -> None:
+    """"Forgot password": whatever the address, the requester sees the same page and the server
+    does the same single hash check (S12); only the mailbox learns the account's state."""
+    user = find_user(email)
+    hashing.verify_secret(None, "constant-work")  # same cost whether or not the email exists
+    if user is None or user.is_api_only or user.deleted_at is not None:
+        return
+    from portal.auth.models import TokenPurpose
+    from portal.auth.recovery import is_locked
+
+    if not user.is_enabled or is_locked(user, now):
+        if _recent_mails(user.email, "password_reset_unavailable", now=now) < MAX_LINKS_PER_HOUR:
+            queue_auth_mail(
+                "password_reset_unavailable", user, "Password reset not possible right now",
+                now=now, reason="disabled" if not user.is_enabled else "locked",
+                until=user.recovery_locked_until,
+            )
+            audit.record("password.reset_refused", user=user, now=now)
+    elif user.is_owner and user.confirmed_at is None:
+        if links_sent_recently(user, TokenPurpose.SIGNUP_CONFIRM, now=now) < MAX_LINKS_PER_HOUR:
+            send_signup_confirmation(user, now=now)  # the way to a first password
+    elif user.password_hash is None:
+        if links_sent_recently(user, TokenPurpose.SET_PASSWORD, now=now) < MAX_LINKS_PER_HOUR:
+            send_invitation(user, now=now)
+    else:
+        send_password_reset(user, now=now)
+    db.session.commit()
+
+
+def request_pin_reset(email: str, *, now: datetime) -> None:
+    """"Forgot PIN": the same neutral answer and single hash check; only confirmed owners get a
+    link (clerks have no PIN)."""
+    user = find_user(email)
+    hashing.verify_secret(None, "constant-work")
+    if user is None or not user.is_owner or user.deleted_at is not None or user.confirmed_at is None:
+        return
+    from portal.auth.recovery import is_locked
+
+    if is_locked(user, now):
+        if _recent_mails(user.email, "password_reset_unavailable", now=now) < MAX_LINKS_PER_HOUR:
+            queue_auth_mail(
+                "password_reset_unavailable", user, "PIN reset not possible right now", now=now,
+                reason="locked", until=user.recovery_locked_until,
+            )
+    else:
+        send_pin_reset(user, now=now)
+    db.session.commit()
