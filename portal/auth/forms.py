@@ -61,7 +61,7 @@ class NewPasswordFields:
             if broken:
                 self.new_password.errors = list(self.new_password.errors) + [
                     "The password does not meet every rule: "
-                    + "; ".join(r.message.lower() if i else r.message for i, r in enumerate(broken))
+                    + "; ".join(r.message[:1].lower() + r.message[1:] for r in broken)
                     + "."
                 ]
             if any(r.key == "match" and not r.ok for r in rules) and self.confirm_password.data:

@@ -113,6 +113,7 @@ def _context(**overrides) -> dict:
         "rules": passwords.check("", email=user.email, names=[user.first_name, user.last_name],
                                  confirm=""),
         "sessions": sessions.active(user, now=now),
+        "describe_agent": sessions.describe,
         "current_session_id": getattr(user.current_session, "id", None),
         "twofa_on": totp.is_enabled(user),
         "enrolment": None,

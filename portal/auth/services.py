@@ -115,12 +115,14 @@ MAX_LINKS_PER_HOUR = 3  # per user and purpose: nobody can flood a mailbox with 
 
 
 def queue_auth_mail(kind: str, user: User, subject: str, *, now: datetime, **context) -> None:
-    """One of the auth mails (templates/email/<kind>.txt + .html) to ``user``."""
+    """One of the auth mails (templates/email/<kind>.txt + .html) about ``user``, sent to
+    ``recipient`` when given (e.g. the owner), else to ``user``."""
     from portal.notifications import mail
 
+    recipient = context.get("recipient") or user
     mail.queue_email(
         kind,
-        to=user.email,
+        to=recipient.email,
         subject=subject,
         context={"user": user, "now": now, **context},
         master_account_id=user.master_account_id,
