@@ -43,6 +43,7 @@ def pending_user():
 
 
 def check():
+    g.pop("auth_pending_user", None)  # per request (an app context may outlive one, e.g. in tests)
     if not current_user.is_authenticated:
         return None
     row = current_user.current_session

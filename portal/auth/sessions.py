@@ -69,9 +69,17 @@ def load(token: str | None, *, now: datetime) -> User | None:
 
 
 def _touch(session_id: int, now: datetime) -> None:
-    """Record activity in its own short write transaction (GET requests otherwise only read)."""
-    with writing(), db.engine.begin() as conn:
-        conn.execute(update(UserSession).where(UserSession.id == session_id).values(last_seen_at=now))
+    """Record activity. A GET only reads, so it gets its own short write transaction; a POST's
+    transaction already holds SQLite's write lock (BEGIN IMMEDIATE), where a second connection
+    would wait out the busy timeout and fail — there the touch joins it and is committed at once
+    (the user is loaded before the view does anything, so nothing else is pending)."""
+    query = update(UserSession).where(UserSession.id == session_id).values(last_seen_at=now)
+    if has_request_context() and request.method in ("GET", "HEAD", "OPTIONS"):
+        with writing(), db.engine.begin() as conn:
+            conn.execute(query)
+        return
+    db.session.execute(query.execution_options(synchronize_session=False))
+    db.session.commit()
 
 
 def end(token: str | None, *, now: datetime) -> None:

@@ -447,8 +447,8 @@ def password_check():
     validates the form on the server; this only shows the result early. POST, so the password
     never appears in a URL or a log line."""
     user = _password_context_user()
-    password = request.form.get("new_password", "")[:1024]
-    confirm = request.form.get("confirm_password", "")[:1024]
+    password = _field_ending("new_password")
+    confirm = _field_ending("confirm_password")
     rules = passwords.check(
         password,
         email=user.email if user else None,
@@ -456,6 +456,14 @@ def password_check():
         confirm=confirm,
     )
     return render("auth/_password_checklist.html", rules=rules, oob=True, length=len(password))
+
+
+def _field_ending(name: str) -> str:
+    """``new_password`` or a prefixed form's ``pw-new_password``."""
+    for key, value in request.form.items():
+        if key == name or key.endswith("-" + name):
+            return value[:1024]
+    return ""
 
 
 def _password_context_user() -> User | None:
