@@ -176,7 +176,12 @@ def _card(block: str, *, changed: bool = False, **ctx):
         if message.get("text") and not ctx.get("codes"):
             flash(message["text"], "success")
             return redirect_to(url_for("auth.security"))
-    response = render("auth/security.html", block=block, **_context(**ctx))
+    if is_fragment_request():
+        # The card, plus the badges at the top of the page (2FA on/off, password date), out of band.
+        response = render("auth/security.html", block=[block, "badges"], badges_oob=True,
+                          **_context(**ctx))
+    else:
+        response = render("auth/security.html", block=block, **_context(**ctx))
     if changed and is_fragment_request():
         from flask import make_response
 

@@ -148,3 +148,115 @@ def test_security_settings_page_shows_every_section_to_the_owner(page, log_in, p
         expect(page.locator(".card-header", has_text=title).first).to_be_visible()
     expect(page.get_by_test_id("events")).to_contain_text("Logged in")
     shot()
+
+
+def confirmed_owner(page, portal_url, prefix: str) -> str:
+    """A fresh Master Account, confirmed through its mail, logged in; returns its email."""
+    n = _unique()
+    email = f"{prefix}{n}@shop.test"
+    sign_up(page, portal_url, email, f"{prefix}{n}"[:10])
+    open_mail_link(page, portal_url, email, "Master Account Confirmation")
+    page.locator("#new_password").fill(NEW_PASSWORD)
+    page.locator("#confirm_password").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Save password").click()
+    page.locator("#password").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/dashboard/")
+    return email
+
+
+def test_turning_on_two_factor_and_logging_in_with_a_code(page, portal_url, shot):
+    import pyotp
+
+    email = confirmed_owner(page, portal_url, "tfa")
+    page.goto(portal_url + "/auth/security")
+    card = page.locator("#twofa-card")
+    card.get_by_label("Confirm with your PIN").fill("580317")
+    card.get_by_role("button", name="Set up two-factor authentication").click()
+    expect(card).to_have_attribute("data-twofa", "pending")
+    expect(page.get_by_test_id("totp-qr")).to_be_visible()
+    secret = page.get_by_test_id("totp-secret").inner_text().replace(" ", "")
+    shot("qr-code")
+    card.get_by_label("Code from the app").fill(pyotp.TOTP(secret).now())
+    card.get_by_role("button", name="Turn on").click()
+    expect(page.get_by_test_id("recovery-codes")).to_be_visible()
+    expect(card).to_have_attribute("data-twofa", "on")
+    expect(page.get_by_test_id("twofa-badge")).to_contain_text("Two-factor on")  # swapped out of band
+    codes = page.get_by_test_id("recovery-codes").locator("code").all_inner_texts()
+    assert len(codes) == 10
+    shot("recovery-codes")
+    expect(page.get_by_test_id("events")).to_contain_text("Two-factor authentication turned on")
+
+    page.get_by_role("button", name="Nadia Novak").click()
+    page.get_by_role("button", name="Log out").click()
+    page.locator("#email").fill(email)
+    page.locator("#password").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/auth/login/verify")
+    page.get_by_label("Code").fill(codes[0])  # a recovery code, once
+    shot("code-step")
+    page.get_by_role("button", name="Verify and continue").click()
+    page.wait_for_url("**/dashboard/")
+
+
+def test_forgot_password_with_the_security_question_and_its_hint(page, portal_url, shot):
+    email = confirmed_owner(page, portal_url, "fgt")
+    page.get_by_role("button", name="Nadia Novak").click()
+    page.get_by_role("button", name="Log out").click()
+    page.get_by_role("link", name="Forgot password?").first.click()
+    page.get_by_label("Email").fill(email)
+    page.get_by_role("button", name="Email me a link").click()
+    expect(page.get_by_test_id("forgot-sent")).to_be_visible()
+    open_mail_link(page, portal_url, email, "Reset your Master Account password")
+    expect(page.get_by_test_id("link-page")).to_have_attribute("data-step", "question")
+    question = page.get_by_test_id("question").inner_text()
+    hint = page.get_by_test_id("hint").inner_text()
+    assert ("pet" in question and "golden retriever" in hint) or ("born" in question and "river" in hint)
+    page.get_by_label("Your answer").fill("wrong answer")
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_test_id("link-error")).to_contain_text("4 tries left")
+    page.get_by_label("Your answer").fill("biscuit" if "pet" in question else "  LJUBLJANA ")
+    shot("question")
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_test_id("link-page")).to_have_attribute("data-step", "password")
+    fresh = "Maple 77 River??"
+    page.locator("#new_password").fill(fresh)
+    page.locator("#confirm_password").fill(fresh)
+    page.get_by_role("button", name="Save password").click()
+    expect(page.locator("#page-alerts")).to_contain_text("every session was signed out")
+    page.locator("#password").fill(fresh)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/dashboard/")
+
+
+def test_sign_up_errors_show_beside_their_fields_and_keep_the_input(page, portal_url, shot):
+    page.goto(portal_url + "/auth/signup")
+    page.get_by_label("Email").fill("zoe@shop.test")
+    page.get_by_label("First name").fill("Zoë")
+    page.locator("#question_1").select_option("first_pet")
+    page.locator("#answer_1").fill("Biscuit")
+    page.locator("#hint_1").fill("biscuit the dog")
+    page.locator("#question_2").select_option("first_pet")
+    page.locator("#pin").fill("1234")
+    page.locator("#pin_confirm").fill("1234")
+    page.get_by_label("Account nickname").fill("ketovital")  # a demo account: already linked
+    page.get_by_role("button", name="Create my Master Account").click()
+    form = page.locator("#signup-form")
+    expect(form).to_contain_text("The hint must not contain the answer.")
+    expect(form).to_contain_text("Please choose two different questions.")
+    expect(form).to_contain_text("A straight run of digits (like 1234 or 987654) is too easy to guess.")
+    expect(form).to_contain_text("This field is required.")  # last name
+    expect(page.get_by_label("First name")).to_have_value("Zoë")
+    expect(page.locator("#answer_1")).to_have_value("Biscuit")
+    expect(page.locator("#pin")).to_have_value("")
+    shot()
+    page.get_by_label("Last name").fill("Zimmer")
+    page.locator("#hint_1").fill("The golden retriever")
+    page.locator("#question_2").select_option("first_car")
+    page.locator("#answer_2").fill("Saab")
+    page.locator("#hint_2").fill("Swedish")
+    page.locator("#pin").fill("580317")
+    page.locator("#pin_confirm").fill("580317")
+    page.get_by_label("Account password").fill("x")
+    page.get_by_role("button", name="Create my Master Account").click()
+    expect(form).to_contain_text("This ClickBank account is already linked to a Master Account.")
