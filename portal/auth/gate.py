@@ -44,6 +44,8 @@ def pending_user():
 
 def check():
     g.pop("auth_pending_user", None)  # per request (an app context may outlive one, e.g. in tests)
+    if request.endpoint in (None, "static"):
+        return None  # no session lookup for assets and unknown URLs
     if not current_user.is_authenticated:
         return None
     row = current_user.current_session

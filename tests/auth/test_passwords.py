@@ -108,11 +108,14 @@ def test_problems_lists_the_messages_of_broken_rules():
     assert "At least 2 digits" in messages
 
 
-def test_no_template_blocks_pasting():
-    templates = pathlib.Path(__file__).resolve().parents[2] / "templates"
-    for path in templates.rglob("*.html"):
-        text = path.read_text().lower()
-        assert "onpaste" not in text and "paste" not in text.replace("paste from", "")
+def test_nothing_blocks_pasting_into_password_fields():
+    """S9 / ASVS 6.2.7: paste and password managers are allowed."""
+    root = pathlib.Path(__file__).resolve().parents[2]
+    for path in (root / "templates").rglob("*.html"):
+        assert "onpaste" not in path.read_text().lower(), path
+    for path in (root / "static" / "js").glob("*.js"):
+        text = path.read_text().replace(" ", "")
+        assert "addEventListener(\"paste\"" not in text and "addEventListener('paste'" not in text, path
 
 
 # --- properties (SECURITY.md S9) -------------------------------------------------------------------
