@@ -6,7 +6,7 @@ import pyotp
 import pytest
 from sqlalchemy import select
 
-from portal.auth import hashing, sessions, stepup, totp
+from portal.auth import hashing, sessions, totp
 from portal.auth.models import UserSession
 from portal.crypto import pepper
 from portal.extensions import db
@@ -298,7 +298,3 @@ def test_events_are_the_users_own_unless_the_owner_asks_for_all(client, make, ow
     assert "Failed login" not in mine and "Logged in" in mine
     everyone = client.get("/auth/security/events?scope=all", headers=HX).get_data(as_text=True)
     assert "Failed login" in everyone and clerk.email in everyone
-
-
-def test_the_step_up_counts_per_ip_across_features(make, now):
-    assert stepup.IP_LIMIT  # the limit itself is exercised in test_rate_limits.py
