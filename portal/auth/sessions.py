@@ -105,3 +105,19 @@ def active(user: User, *, now: datetime) -> list[UserSession]:
         .order_by(UserSession.last_seen_at.desc())
     )
     return [r for r in rows if not is_expired(r, now)]
+
+
+_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
+             ("Chromium/", "Chromium"), ("Safari/", "Safari"))
+_SYSTEMS = (("iPhone", "iPhone"), ("iPad", "iPad"), ("Android", "Android"), ("Windows", "Windows"),
+            ("Mac OS X", "macOS"), ("CrOS", "ChromeOS"), ("Linux", "Linux"))
+
+
+def describe(user_agent: str | None) -> str:
+    """"Chrome on Windows" from a User-Agent header (for the sessions list; never trusted)."""
+    ua = user_agent or ""
+    browser = next((name for marker, name in _BROWSERS if marker in ua), None)
+    system = next((name for marker, name in _SYSTEMS if marker in ua), None)
+    if browser and system:
+        return f"{browser} on {system}"
+    return browser or system or (ua[:60] if ua else "Unknown browser")
