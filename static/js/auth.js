@@ -27,7 +27,7 @@
     if (icon) icon.className = show ? "bi bi-eye-slash" : "bi bi-eye";
   });
 
-  // Recovery codes: copy all, print.
+  // Recovery codes: copy all (printing is app.js's [data-print]).
   document.addEventListener("click", (ev) => {
     const copy = ev.target.closest("[data-copy-codes]");
     if (copy && navigator.clipboard) {
@@ -35,6 +35,5 @@
         copy.textContent = "Copied";
       });
     }
-    if (ev.target.closest("[data-print]")) window.print();
   });
 })();

@@ -7,16 +7,6 @@
     return document.body && document.body.classList.contains("support-page");
   }
 
-  // <button data-print> on a support page prints it (the invoice has a print stylesheet).
-  document.addEventListener("click", (ev) => {
-    if (!onSupportPage()) return;
-    const button = ev.target.closest(".support-page [data-print]");
-    if (button) {
-      ev.preventDefault();
-      window.print();
-    }
-  });
-
   // The mail's "request a refund instead" link ends in #change: open that choice for the reader.
   function openFromHash() {
     if (!onSupportPage() || window.location.hash !== "#change") return;
