@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, fields
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import String, func, select, type_coerce
 
 from portal.accounts.models import LinkedAccount
 from portal.dashboard.periods import Period
@@ -45,9 +45,9 @@ class Totals:
     chargeback_cents: int = 0
     fee_cents: int = 0
 
-    def add(self, other) -> None:
+    def add(self, other: "Totals") -> None:
         for name in COUNTERS:
-            setattr(self, name, getattr(self, name) + (getattr(other, name) or 0))
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
     @property
     def gross_cents(self) -> int:
@@ -80,13 +80,17 @@ class AccountSummary:
     by_currency: dict[str, Totals] = field(default_factory=dict)
 
 
+METRICS = ("gross", "net", "charges", "refunds")  # per-day series the chart can show
+
+
 @dataclass
 class Summary:
     period: Period
     accounts: list[AccountSummary]
     totals: dict[str, Totals]  # per currency, over all accounts
     previous: dict[str, Totals]  # per currency, the period just before (for comparisons)
-    daily: dict[str, dict[int, dict[date, Totals]]]  # currency -> account id -> day -> totals
+    # currency -> account id -> metric -> one value per day of the period (cents or counts)
+    series: dict[str, dict[int, dict[str, list[int]]]]
 
     @property
     def currencies(self) -> list[str]:
@@ -107,10 +111,10 @@ class Summary:
     def chart(self) -> dict:
         """What static/js/dashboard.js draws: one stacked chart per currency, a dataset per
         account, values per day for each metric (amounts in major units)."""
-        days = self.period.days_list()
-        out = {"days": [d.isoformat() for d in days], "currencies": []}
+        out = {"days": [d.isoformat() for d in self.period.days_list()], "currencies": []}
         for currency in self.currencies:
-            per_account = self.daily.get(currency, {})
+            per_account = self.series.get(currency, {})
+            divide = 1 if currency in ZERO_DECIMAL else 100
             datasets = []
             for item in self.accounts:
                 series = per_account.get(item.account.id)
@@ -119,10 +123,10 @@ class Summary:
                 datasets.append({
                     "label": item.account.nickname,
                     "colour": item.colour,
-                    "gross": [_major(series.get(d, Totals()).gross_cents, currency) for d in days],
-                    "net": [_major(series.get(d, Totals()).net_cents, currency) for d in days],
-                    "charges": [series.get(d, Totals()).charges for d in days],
-                    "refunds": [series.get(d, Totals()).refund_count for d in days],
+                    "gross": [v / divide for v in series["gross"]],
+                    "net": [v / divide for v in series["net"]],
+                    "charges": series["charges"],
+                    "refunds": series["refunds"],
                 })
             out["currencies"].append({"currency": currency, "datasets": datasets})
         return out
@@ -131,53 +135,74 @@ class Summary:
 ZERO_DECIMAL = {"JPY"}
 
 
-def _major(cents: int, currency: str) -> float:
-    return cents if currency in ZERO_DECIMAL else round(cents / 100, 2)
+def _execute(stmt):
+    """Plain Core execution: these are column tuples, the ORM's row machinery only costs time."""
+    return db.session.connection().execute(stmt).all()
 
 
-def _rows(account_ids: list[int], start: date, end: date):
-    if not account_ids:
-        return []
-    return db.session.execute(
-        select(DailySales.linked_account_id, DailySales.day, DailySales.currency,
-               *(getattr(DailySales, c) for c in COUNTERS))
-        .where(DailySales.linked_account_id.in_(account_ids), DailySales.day.between(start, end))
-    ).all()
+def _sums(ids: list[int], start: date, end: date, *, by_account: bool):
+    """Summed counters per (account, currency) — or per currency — over the days, in SQL."""
+    keys = [DailySales.linked_account_id, DailySales.currency] if by_account else [DailySales.currency]
+    return _execute(
+        select(*keys, *(func.sum(getattr(DailySales, c)) for c in COUNTERS))
+        .where(DailySales.linked_account_id.in_(ids), DailySales.day.between(start, end))
+        .group_by(*keys)
+    )
 
 
-def _previous_totals(account_ids: list[int], period: Period) -> dict[str, Totals]:
-    prev = period.previous()
-    if not account_ids:
-        return {}
-    rows = db.session.execute(
-        select(DailySales.currency, *(func.sum(getattr(DailySales, c)) for c in COUNTERS))
-        .where(DailySales.linked_account_id.in_(account_ids), DailySales.day.between(prev.start, prev.end))
-        .group_by(DailySales.currency)
-    ).all()
-    return {row[0]: Totals(**{c: int(v or 0) for c, v in zip(COUNTERS, row[1:])}) for row in rows}
+def _daily(ids: list[int], start: date, end: date):
+    """The chart's numbers per account, day and currency (one row per DailySales row)."""
+    d = DailySales
+    return _execute(
+        select(
+            # The day as its ISO text: thousands of rows need no date objects, only a position.
+            d.linked_account_id, type_coerce(d.day, String), d.currency,
+            d.sales_cents + d.rebill_cents,
+            d.sales_cents + d.rebill_cents - d.refund_cents - d.chargeback_cents,
+            d.sales_count + d.rebill_count,
+            d.refund_count,
+        ).where(d.linked_account_id.in_(ids), d.day.between(start, end))
+    )
 
 
 def summarise(accounts: list[LinkedAccount], period: Period, *, compare: bool = True) -> Summary:
-    """Per account and in total, per currency, for ``period``: two indexed queries on DailySales."""
+    """Per account and in total, per currency, for ``period``: three indexed queries on
+    DailySales (sums per account, sums of the previous period, the per-day series)."""
     ids = [a.id for a in accounts]
     colours = distinct_colours(accounts)
     items = {a.id: AccountSummary(a, colours[a.id]) for a in accounts}
     totals: dict[str, Totals] = defaultdict(Totals)
-    daily: dict = defaultdict(lambda: defaultdict(dict))
-    for row in _rows(ids, period.start, period.end):
-        account_id, day, currency = row[0], row[1], row[2]
-        values = Totals(**dict(zip(COUNTERS, row[3:])))
-        items[account_id].by_currency.setdefault(currency, Totals()).add(values)
-        totals[currency].add(values)
-        daily[currency][account_id][day] = values
+    previous: dict[str, Totals] = {}
+    series: dict = defaultdict(dict)
+    if ids:
+        for account_id, currency, *values in _sums(ids, period.start, period.end, by_account=True):
+            sums = Totals(*(int(v or 0) for v in values))
+            items[account_id].by_currency[currency] = sums
+            totals[currency].add(sums)
+        if compare:
+            before = period.previous()
+            for currency, *values in _sums(ids, before.start, before.end, by_account=False):
+                previous[currency] = Totals(*(int(v or 0) for v in values))
+        index = {day.isoformat(): i for i, day in enumerate(period.days_list())}
+        width = len(index)
+        for account_id, day, currency, gross, net, charges, refunds in _daily(ids, period.start, period.end):
+            per_account = series[currency]
+            metrics = per_account.get(account_id)
+            if metrics is None:
+                metrics = per_account[account_id] = {m: [0] * width for m in METRICS}
+            i = index[str(day)[:10]]
+            metrics["gross"][i] = gross
+            metrics["net"][i] = net
+            metrics["charges"][i] = charges
+            metrics["refunds"][i] = refunds
     for item in items.values():
         item.by_currency = dict(sorted(item.by_currency.items()))
     return Summary(
         period=period,
         accounts=[items[i] for i in ids],
         totals=dict(sorted(totals.items())),
-        previous=_previous_totals(ids, period) if compare else {},
-        daily={c: dict(v) for c, v in daily.items()},
+        previous=previous,
+        series=dict(series),
     )
 
 

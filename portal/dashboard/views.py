@@ -44,19 +44,29 @@ def index():
         # arrive with a real page load instead (one extra round trip, only when coming from
         # another tab).
         return Response(status=200, headers={"HX-Redirect": request.full_path.rstrip("?")})
-    principal = current_principal()
     zone = viewer_zone()
-    today = utcnow().astimezone(zone).date()
-    period = periods.parse(request.args, today)
-    accounts = linked_accounts(principal)
-    summary = services.summarise(accounts, period)
+    period = periods.parse(request.args, _today(zone))
+    summary = services.summarise(linked_accounts(current_principal()), period)
     return render(
         "dashboard/index.html",
         block="dashboard_body",
         summary=summary,
         period=period,
         presets=periods.PRESETS,
-        today=today,
+        today=_today(zone),
         viewer_zone=zone.key,
         max_days=periods.MAX_DAYS,
     )
+
+
+def _today(zone):
+    return utcnow().astimezone(zone).date()
+
+
+@bp.get("/daily")
+@require(Action.TAB_DASHBOARD)
+def daily():
+    """The chart's numbers per day and account, as tables (opened on demand)."""
+    period = periods.parse(request.args, _today(viewer_zone()))
+    summary = services.summarise(linked_accounts(current_principal()), period, compare=False)
+    return render("dashboard/daily.html", block="daily_tables", chart=summary.chart(), period=period)

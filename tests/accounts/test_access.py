@@ -12,6 +12,7 @@ from tests.conftest import HX
 PAGES = [
     "/dashboard/",
     "/dashboard/?period=7d",
+    "/dashboard/daily?period=7d",
     "/accounts/",
     "/accounts/new",
     "/accounts/{nick}/",
@@ -65,7 +66,7 @@ def test_clerks_cannot_change_accounts(client, login, world, url):
     assert world["account"].status == "linked"
 
 
-@pytest.mark.parametrize("url", PAGES[2:] + POSTS)
+@pytest.mark.parametrize("url", PAGES[3:] + POSTS)
 def test_anonymous_visitors_are_sent_to_log_in(client, world, url):
     method = client.post if url in POSTS and url not in PAGES else client.get
     response = method(url.format(nick="ownacct"))

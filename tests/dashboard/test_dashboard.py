@@ -154,6 +154,24 @@ def test_a_period_change_from_htmx_gets_only_the_dashboard_body(client, login, s
     assert "<html" in full and "js/dashboard.js" in full and "chart.umd.min.js" in full
 
 
+def test_the_daily_table_has_the_charts_numbers_and_loads_on_demand(client, login, shop):
+    login(shop["owner"])
+    page = client.get(PERIOD).get_data(as_text=True)
+    assert 'hx-trigger="toggle once"' in page and "/dashboard/daily?period=custom" in page
+    fragment = client.get("/dashboard/daily?period=custom&from=2026-11-10&to=2026-11-20", headers=HX)
+    soup = BeautifulSoup(fragment.get_data(as_text=True), "html.parser")
+    assert soup.find("html") is None
+    usd = soup.select_one('table[data-currency="USD"]')
+    rows = {r.th.get_text(strip=True): [td.get_text(strip=True) for td in r.select("td")] for r in usd.select("tbody tr")}
+    assert rows["2026-11-10"] == ["67.00", "67.00"] and rows["2026-11-20"] == ["5.00", "5.00"]
+    eur = soup.select_one('table[data-currency="EUR"]')
+    assert [th.get_text(strip=True) for th in eur.select("thead th")] == ["Day", "alpha", "beta", "Total"]
+    eur_rows = {r.th.get_text(strip=True): [td.get_text(strip=True) for td in r.select("td")] for r in eur.select("tbody tr")}
+    assert eur_rows["2026-11-11"] == ["0.00", "49.00", "49.00"] and eur_rows["2026-11-12"] == ["30.00", "0.00", "30.00"]
+    full = client.get("/dashboard/daily?period=7d").get_data(as_text=True)
+    assert "<html" in full and "Per day" in full  # works without JavaScript too
+
+
 def test_arriving_by_a_boosted_link_loads_the_page_for_real(client, login, shop):
     """A boosted swap would drop Chart.js and dashboard.js from <head>: ask for a real load."""
     login(shop["owner"])

@@ -53,6 +53,10 @@ def test_dashboard_draws_the_chart_and_changes_period_in_place(page, log_in, por
         expect(table.locator(f"tr[data-account='{nickname}']").first).to_be_visible()
     expect(table.locator("tr[data-total='USD']")).to_be_visible()
     expect(table.locator("tr[data-total='EUR']")).to_be_visible()
+    # The chart's numbers day by day, fetched when the table is opened.
+    page.get_by_test_id("daily-table").locator("summary").click()
+    expect(page.locator("table[data-currency='USD'] thead")).to_contain_text("ketovital")
+    expect(page.locator("table[data-currency='USD'] tbody tr")).to_have_count(30)
     shot("30-days")
 
     # Change the period: htmx swaps the body, the page itself stays (marker survives).
