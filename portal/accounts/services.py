@@ -524,6 +524,7 @@ def update_settings(owner: User, account: LinkedAccount, values: dict, *, now: d
     as ``{field: [before, after]}``. A new time zone re-counts the daily totals in it."""
     if account.status == AccountStatus.REMOVED:
         raise AccountError(f"“{account.nickname}” was removed: its settings are read only.")
+    _check_settings(values)
     changes = {}
     for name in SETTING_FIELDS:
         if name not in values:
@@ -552,6 +553,23 @@ def update_settings(owner: User, account: LinkedAccount, values: dict, *, now: d
     )
     db.session.commit()
     return changes
+
+
+SETTING_RANGES = {"customer_refund_days": (1, 365), "vendor_refund_days": (1, 365), "settle_hours": (0, 168)}
+
+
+def _check_settings(values: dict) -> None:
+    """The same limits the form enforces, for every caller (the colour lands in a style attribute)."""
+    if "timezone" in values and values["timezone"] not in available_timezones():
+        raise AccountError("Choose a time zone from the list.", "timezone")
+    if "colour" in values and not COLOUR_RE.match(values["colour"] or ""):
+        raise AccountError("Pick a colour.", "colour")
+    for name, (low, high) in SETTING_RANGES.items():
+        if name in values and not (isinstance(values[name], int) and low <= values[name] <= high):
+            raise AccountError(f"{name.replace('_', ' ').capitalize()} must be between {low} and {high}.", name)
+    for name in ("include_test_transactions", "capture_abandoned_orders"):
+        if name in values:
+            values[name] = bool(values[name])
 
 
 def rebuild_daily(account: LinkedAccount) -> None:

@@ -152,3 +152,20 @@ def test_account_urls_carry_the_account_not_the_session(owner_client, owner, mak
     assert 'data-account="first"' in a and 'data-account="second"' in b
     again = owner_client.get("/accounts/second/settings").get_data(as_text=True)
     assert "one@first.example" not in again and 'data-account="second"' in again
+
+
+@pytest.mark.parametrize("values", [
+    {"colour": "red; background:url(//evil)"},
+    {"timezone": "Nowhere/Land"},
+    {"customer_refund_days": 0},
+    {"settle_hours": 10_000},
+])
+def test_the_service_refuses_what_the_form_would(account, owner, values):
+    """Defence in depth: other callers (API, CLI) get the same limits as the form."""
+    from portal.accounts import services
+    from portal.types import utcnow
+
+    with pytest.raises(services.AccountError):
+        services.update_settings(owner, account, values, now=utcnow())
+    db.session.refresh(account)
+    assert account.colour == "#0d6efd" and account.customer_refund_days == 60

@@ -73,6 +73,17 @@ def test_dashboard_draws_the_chart_and_changes_period_in_place(page, log_in, por
     assert page.get_by_test_id("total-gross-USD").inner_text() != before
     assert _chart_state(page, "USD")["painted"] > 1000
 
+    # Back restores the 30 days, chart included.
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"/dashboard/$"))
+    page.wait_for_function(
+        "() => { const c = document.querySelector(\"canvas[data-dashboard-chart='USD']\");"
+        " const ch = c && Chart.getChart(c); return ch && ch.data.labels.length === 30; }"
+    )
+    assert page.get_by_test_id("total-gross-USD").inner_text() == before
+    page.get_by_test_id("period-presets").get_by_role("link", name="7 days").click()
+    expect(page).to_have_url(re.compile(r"period=7d$"))
+
     # Hiding an account from the legend.
     page.locator("[data-legend-for='USD'] button", has_text="ketovital").click()
     expect(page.locator("[data-legend-for='USD'] button", has_text="ketovital")).to_have_attribute("aria-pressed", "false")
