@@ -45,6 +45,7 @@ def stats(samples: list[float]) -> dict:
         "n": len(samples),
         "p50": percentile(samples, 50),
         "p95": percentile(samples, 95),
+        "min": min(samples),
         "max": max(samples),
         "mean": statistics.fmean(samples),
     }
@@ -226,16 +227,23 @@ def render(result: dict) -> str:
         f"{result['load'][0][0]:.1f} / {result['load'][1][0]:.1f}. Wall time suffers most from other "
         "processes on the same cores; CPU time (`time.process_time()` of this process) is shown beside it.",
         "",
-        "| Case | n | wall p50 ms | wall p95 ms | wall max ms | CPU p50 ms | CPU p95 ms |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| Case | n | wall p50 ms | wall p95 ms | wall min ms | wall max ms | CPU p50 ms | CPU p95 ms | CPU min ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, s in results.items():
         c = result["cpu"][name]
-        lines.append(f"| {name} | {s['n']} | {s['p50']:.1f} | {s['p95']:.1f} | {s['max']:.1f} | "
-                     f"{c['p50']:.1f} | {c['p95']:.1f} |")
-    p95 = results["full page (GET /dashboard/)"]["p95"]
-    cpu95 = result["cpu"]["full page (GET /dashboard/)"]["p95"]
-    verdict = "met" if p95 < GOAL_MS else ("met in CPU time only (wall time inflated by load)" if cpu95 < GOAL_MS else "NOT met")
+        lines.append(f"| {name} | {s['n']} | {s['p50']:.1f} | {s['p95']:.1f} | {s['min']:.1f} | {s['max']:.1f} | "
+                     f"{c['p50']:.1f} | {c['p95']:.1f} | {c['min']:.1f} |")
+    full = results["full page (GET /dashboard/)"]
+    p95, cpu = full["p95"], result["cpu"]["full page (GET /dashboard/)"]
+    cpu95 = cpu["p95"]
+    if p95 < GOAL_MS:
+        verdict = "met"
+    elif cpu95 < GOAL_MS:
+        verdict = "met in CPU time; wall-clock p95 NOT met on this loaded machine"
+    else:
+        verdict = (f"NOT met at p95 on this loaded machine; the fastest request took {full['min']:.0f} ms "
+                   f"wall ({cpu['min']:.0f} ms CPU), the median {cpu['p50']:.0f} ms CPU")
     lines += [
         "",
         f"Response sizes: full page {result['sizes'].get('full', 0) / 1024:.0f} KiB, "

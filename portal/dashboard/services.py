@@ -140,63 +140,61 @@ def _execute(stmt):
     return db.session.connection().execute(stmt).all()
 
 
-def _sums(ids: list[int], start: date, end: date, *, by_account: bool):
-    """Summed counters per (account, currency) — or per currency — over the days, in SQL."""
-    keys = [DailySales.linked_account_id, DailySales.currency] if by_account else [DailySales.currency]
+def _sums(ids: list[int], start: date, end: date):
+    """Summed counters per currency over the days, in SQL (the comparison period)."""
     return _execute(
-        select(*keys, *(func.sum(getattr(DailySales, c)) for c in COUNTERS))
+        select(DailySales.currency, *(func.sum(getattr(DailySales, c)) for c in COUNTERS))
         .where(DailySales.linked_account_id.in_(ids), DailySales.day.between(start, end))
-        .group_by(*keys)
+        .group_by(DailySales.currency)
     )
 
 
 def _daily(ids: list[int], start: date, end: date):
-    """The chart's numbers per account, day and currency (one row per DailySales row)."""
+    """Every DailySales row of the period: account, day (as ISO text — thousands of rows need
+    only a position, not date objects), currency and the counters in ``COUNTERS`` order."""
     d = DailySales
     return _execute(
-        select(
-            # The day as its ISO text: thousands of rows need no date objects, only a position.
-            d.linked_account_id, type_coerce(d.day, String), d.currency,
-            d.sales_cents + d.rebill_cents,
-            d.sales_cents + d.rebill_cents - d.refund_cents - d.chargeback_cents,
-            d.sales_count + d.rebill_count,
-            d.refund_count,
-        ).where(d.linked_account_id.in_(ids), d.day.between(start, end))
+        select(d.linked_account_id, type_coerce(d.day, String), d.currency, *(getattr(d, c) for c in COUNTERS))
+        .where(d.linked_account_id.in_(ids), d.day.between(start, end))
     )
 
 
 def summarise(accounts: list[LinkedAccount], period: Period, *, compare: bool = True) -> Summary:
-    """Per account and in total, per currency, for ``period``: three indexed queries on
-    DailySales (sums per account, sums of the previous period, the per-day series)."""
+    """Per account and in total, per currency, for ``period``: one indexed range read of
+    DailySales for the period (sums and the per-day series come from the same rows) and one
+    grouped read for the period before."""
     ids = [a.id for a in accounts]
     colours = distinct_colours(accounts)
     items = {a.id: AccountSummary(a, colours[a.id]) for a in accounts}
-    totals: dict[str, Totals] = defaultdict(Totals)
     previous: dict[str, Totals] = {}
     series: dict = defaultdict(dict)
+    sums: dict[tuple[int, str], list[int]] = {}
     if ids:
-        for account_id, currency, *values in _sums(ids, period.start, period.end, by_account=True):
-            sums = Totals(*(int(v or 0) for v in values))
-            items[account_id].by_currency[currency] = sums
-            totals[currency].add(sums)
-        if compare:
-            before = period.previous()
-            for currency, *values in _sums(ids, before.start, before.end, by_account=False):
-                previous[currency] = Totals(*(int(v or 0) for v in values))
         index = {day.isoformat(): i for i, day in enumerate(period.days_list())}
         width = len(index)
-        for account_id, day, currency, gross, net, charges, refunds in _daily(ids, period.start, period.end):
-            per_account = series[currency]
-            metrics = per_account.get(account_id)
+        for account_id, day, currency, sc, sa, rc, ra, fc, fa, cc, ca, fee in _daily(ids, period.start, period.end):
+            t = sums.get((account_id, currency))
+            if t is None:
+                t = sums[(account_id, currency)] = [0] * len(COUNTERS)
+            t[0] += sc; t[1] += sa; t[2] += rc; t[3] += ra; t[4] += fc  # noqa: E702
+            t[5] += fa; t[6] += cc; t[7] += ca; t[8] += fee  # noqa: E702
+            metrics = series[currency].get(account_id)
             if metrics is None:
-                metrics = per_account[account_id] = {m: [0] * width for m in METRICS}
+                metrics = series[currency][account_id] = {m: [0] * width for m in METRICS}
             i = index[str(day)[:10]]
-            metrics["gross"][i] = gross
-            metrics["net"][i] = net
-            metrics["charges"][i] = charges
-            metrics["refunds"][i] = refunds
-    for item in items.values():
-        item.by_currency = dict(sorted(item.by_currency.items()))
+            metrics["gross"][i] = sa + ra
+            metrics["net"][i] = sa + ra - fa - ca
+            metrics["charges"][i] = sc + rc
+            metrics["refunds"][i] = fc
+        if compare:
+            before = period.previous()
+            for currency, *values in _sums(ids, before.start, before.end):
+                previous[currency] = Totals(*(int(v or 0) for v in values))
+    totals: dict[str, Totals] = defaultdict(Totals)
+    for (account_id, currency), values in sorted(sums.items(), key=lambda kv: kv[0][1]):
+        one = Totals(*values)
+        items[account_id].by_currency[currency] = one
+        totals[currency].add(one)
     return Summary(
         period=period,
         accounts=[items[i] for i in ids],
