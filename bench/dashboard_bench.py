@@ -11,6 +11,7 @@ summary service alone and the htmx fragment a period change asks for. Goal: p95 
 The shared L database is never written: it is copied to a temporary directory first (logging in
 writes a session row). Results go to bench/results/dashboard.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,7 +22,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +32,10 @@ os.environ.setdefault("PORTAL_ENV", "testing")
 DEFAULT_DB = Path("/work/bench-data/L.db")
 RESULTS = ROOT / "bench" / "results" / "dashboard.md"
 GOAL_MS = 150.0
+HEADER = (
+    "| Case | n | wall p50 ms | wall p95 ms | wall min ms | wall max ms "
+    "| CPU p50 ms | CPU p95 ms | CPU min ms |"
+)
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -54,15 +59,17 @@ def stats(samples: list[float]) -> dict:
 def build_app(db_path: Path, instance: Path):
     from portal import create_app
 
-    app = create_app({
-        "ENV": "testing",
-        "TESTING": True,
-        "SECRET_KEY": "bench-secret-key",
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{db_path}",
-        "WTF_CSRF_ENABLED": False,
-        "RATELIMIT_ENABLED": False,
-        "HUEY_IMMEDIATE": True,
-    })
+    app = create_app(
+        {
+            "ENV": "testing",
+            "TESTING": True,
+            "SECRET_KEY": "bench-secret-key",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{db_path}",
+            "WTF_CSRF_ENABLED": False,
+            "RATELIMIT_ENABLED": False,
+            "HUEY_IMMEDIATE": True,
+        }
+    )
     app.instance_path = str(instance)
     return app
 
@@ -87,18 +94,28 @@ def prepare_database(args, workdir: Path) -> tuple[Path, str]:
     with app.app_context():
         upgrade()
         started = time.perf_counter()
-        generator.generate(size, now=datetime(2026, 11, 20, 17, tzinfo=timezone.utc))
+        generator.generate(size, now=datetime(2026, 11, 20, 17, tzinfo=UTC))
         print(f"generated size {size} in {time.perf_counter() - started:.0f}s", flush=True)
     return target, f"`flask demo --size {size}` into a temporary database"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--db", default=str(DEFAULT_DB), help="SQLite database to copy (default: %(default)s)")
-    parser.add_argument("--size", choices=["M", "L"], help="generate this size instead of copying --db")
-    parser.add_argument("--requests", type=int, default=60, help="timed requests per case (default: %(default)s)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--db", default=str(DEFAULT_DB), help="SQLite database to copy (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--size", choices=["M", "L"], help="generate this size instead of copying --db"
+    )
+    parser.add_argument(
+        "--requests", type=int, default=60, help="timed requests per case (default: %(default)s)"
+    )
     parser.add_argument("--days", type=int, default=90)
-    parser.add_argument("--no-write", action="store_true", help="print only; leave bench/results alone")
+    parser.add_argument(
+        "--no-write", action="store_true", help="print only; leave bench/results alone"
+    )
     args = parser.parse_args()
     if args.requests < 50:
         parser.error("use at least 50 requests for a meaningful p95")
@@ -137,7 +154,10 @@ def run(app, args, origin: str) -> dict:
         "transactions": db.session.scalar(select(func.count(Transaction.id))),
         "daily_rows": db.session.scalar(select(func.count()).select_from(DailySales)),
         "daily_rows_in_period": db.session.scalar(
-            select(func.count()).select_from(DailySales).where(DailySales.day.between(start, last_day))),
+            select(func.count())
+            .select_from(DailySales)
+            .where(DailySales.day.between(start, last_day))
+        ),
         "period": f"{start} – {last_day} ({args.days} days)",
     }
     db.session.remove()
@@ -172,7 +192,9 @@ def run(app, args, origin: str) -> dict:
         assert r.status_code == 200 and b"<html" not in r.data
         page_size["fragment"] = len(r.data)
 
-    period = periods.parse({"period": "custom", "from": start.isoformat(), "to": last_day.isoformat()}, last_day)
+    period = periods.parse(
+        {"period": "custom", "from": start.isoformat(), "to": last_day.isoformat()}, last_day
+    )
 
     def service_only():
         with app.test_request_context():
@@ -185,7 +207,9 @@ def run(app, args, origin: str) -> dict:
     results = {
         "full page (GET /dashboard/)": stats(timed(full_page, args.requests)),
         "htmx period change (fragment)": stats(timed(fragment, args.requests)),
-        "service only (queries + aggregation + chart data)": stats(timed(service_only, args.requests)),
+        "service only (queries + aggregation + chart data)": stats(
+            timed(service_only, args.requests)
+        ),
     }
     cpu = {
         "full page (GET /dashboard/)": stats(cpu_samples["full_page"]),
@@ -193,8 +217,15 @@ def run(app, args, origin: str) -> dict:
         "service only (queries + aggregation + chart data)": stats(cpu_samples["service_only"]),
     }
     load = (load_before, os.getloadavg())
-    return {"facts": facts, "results": results, "cpu": cpu, "load": load, "origin": origin, "url": url,
-            "sizes": page_size}
+    return {
+        "facts": facts,
+        "results": results,
+        "cpu": cpu,
+        "load": load,
+        "origin": origin,
+        "url": url,
+        "sizes": page_size,
+    }
 
 
 def render(result: dict) -> str:
@@ -207,33 +238,52 @@ def render(result: dict) -> str:
                 break
     except OSError:
         pass
+    import sqlite3
+
     import sqlalchemy
 
+    environment = (
+        f"Date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} · machine: {os.cpu_count()} "
+        f"cores (`nproc`), {cpu} · Python {platform.python_version()} · SQLite "
+        f"{sqlite3.sqlite_version} · SQLAlchemy {sqlalchemy.__version__} · {platform.platform()}"
+    )
+    data = (
+        f"Data: {result['origin']} — {facts['accounts']} accounts, {facts['transactions']:,} "
+        f"transactions, {facts['daily_rows']:,} `daily_sales` rows "
+        f"({facts['daily_rows_in_period']:,} in the period)."
+    )
+    method = (
+        "Server time measured in-process with the Flask test client (routing, session check, one "
+        "range read of `daily_sales` for the period and one grouped read for the period before, "
+        "aggregation, rendering; no network), after 5 warm-up requests."
+    )
+    load = (
+        "Machine load (1-minute load average, 2 cores shared with other work) before / after: "
+        f"{result['load'][0][0]:.1f} / {result['load'][1][0]:.1f}. Wall time suffers most from "
+        "other processes on the same cores; CPU time (`time.process_time()` of this process) is "
+        "shown beside it, and the fastest request approximates an idle machine."
+    )
     lines = [
         "# Dashboard benchmark",
         "",
-        f"Date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} · "
-        f"machine: {os.cpu_count()} cores (`nproc`), {cpu} · Python {platform.python_version()} · "
-        f"SQLite {__import__('sqlite3').sqlite_version} · SQLAlchemy {sqlalchemy.__version__} · {platform.platform()}",
+        environment,
         "",
-        f"Data: {result['origin']} — {facts['accounts']} accounts, {facts['transactions']:,} transactions, "
-        f"{facts['daily_rows']:,} `daily_sales` rows ({facts['daily_rows_in_period']:,} in the period).",
+        data,
         f"Period: {facts['period']}, the owner's view of all accounts (`{result['url']}`).",
         "",
-        "Server time measured in-process with the Flask test client (routing, session check, the two "
-        "`daily_sales` queries, aggregation, rendering; no network), after 5 warm-up requests.",
+        method,
         "",
-        f"Machine load (1-minute load average, 2 cores shared with other work) before / after: "
-        f"{result['load'][0][0]:.1f} / {result['load'][1][0]:.1f}. Wall time suffers most from other "
-        "processes on the same cores; CPU time (`time.process_time()` of this process) is shown beside it.",
+        load,
         "",
-        "| Case | n | wall p50 ms | wall p95 ms | wall min ms | wall max ms | CPU p50 ms | CPU p95 ms | CPU min ms |",
+        HEADER,
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, s in results.items():
         c = result["cpu"][name]
-        lines.append(f"| {name} | {s['n']} | {s['p50']:.1f} | {s['p95']:.1f} | {s['min']:.1f} | {s['max']:.1f} | "
-                     f"{c['p50']:.1f} | {c['p95']:.1f} | {c['min']:.1f} |")
+        lines.append(
+            f"| {name} | {s['n']} | {s['p50']:.1f} | {s['p95']:.1f} | {s['min']:.1f} "
+            f"| {s['max']:.1f} | {c['p50']:.1f} | {c['p95']:.1f} | {c['min']:.1f} |"
+        )
     full = results["full page (GET /dashboard/)"]
     p95, cpu = full["p95"], result["cpu"]["full page (GET /dashboard/)"]
     cpu95 = cpu["p95"]
@@ -242,25 +292,30 @@ def render(result: dict) -> str:
     elif cpu95 < GOAL_MS:
         verdict = "met in CPU time; wall-clock p95 NOT met on this loaded machine"
     else:
-        verdict = (f"NOT met at p95 on this loaded machine; the fastest request took {full['min']:.0f} ms "
-                   f"wall ({cpu['min']:.0f} ms CPU), the median {cpu['p50']:.0f} ms CPU")
-    lines += [
-        "",
+        verdict = (
+            f"NOT met at p95 on this loaded machine; the fastest request took {full['min']:.0f} ms "
+            f"wall ({cpu['min']:.0f} ms CPU), the median {cpu['p50']:.0f} ms CPU"
+        )
+    sizes = (
         f"Response sizes: full page {result['sizes'].get('full', 0) / 1024:.0f} KiB, "
-        f"fragment {result['sizes'].get('fragment', 0) / 1024:.0f} KiB.",
-        "",
-        f"Goal: p95 < {GOAL_MS:.0f} ms of server time for the 90-day Dashboard at the L size — **{verdict}** "
-        f"(full page wall p95 {p95:.1f} ms, CPU p95 {cpu95:.1f} ms).",
-        "",
-        "Why it is fast: the Dashboard never reads `transactions`. `portal.transactions.services.record` "
-        "keeps one `daily_sales` row per account, local day and currency up to date in the same database "
-        "transaction as each transaction, so 90 days × 50 accounts is a primary-key range read of a few "
-        "thousand rows, whatever the number of transactions.",
-        "",
+        f"fragment {result['sizes'].get('fragment', 0) / 1024:.0f} KiB."
+    )
+    goal = (
+        f"Goal: p95 < {GOAL_MS:.0f} ms of server time for the 90-day Dashboard at the L size — "
+        f"**{verdict}** (full page wall p95 {p95:.1f} ms, CPU p95 {cpu95:.1f} ms)."
+    )
+    why = (
+        "Why it is fast: the Dashboard never reads `transactions`. "
+        "`portal.transactions.services.record` keeps one `daily_sales` row per account, local day "
+        "and currency up to date in the same database transaction as each transaction, so 90 days "
+        "× 50 accounts is a primary-key range read of a few thousand rows, whatever the number of "
+        "transactions."
+    )
+    reproduce = (
         "Reproduce: `.venv/bin/python bench/dashboard_bench.py` (copies `/work/bench-data/L.db`; "
-        "`--size M` builds a smaller set when it is missing).",
-        "",
-    ]
+        "`--size M` builds a smaller set when it is missing)."
+    )
+    lines += ["", sizes, "", goal, "", why, "", reproduce, ""]
     return "\n".join(lines)
 
 

@@ -1,4 +1,5 @@
 """Forms of the Accounts tab. Sensitive ones inherit the step-up re-check (``StepUpForm``)."""
+
 from __future__ import annotations
 
 from flask import current_app
@@ -14,7 +15,15 @@ from wtforms import (
     StringField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+    ValidationError,
+)
 
 from portal.accounts import services
 from portal.accounts.models import AccountSource
@@ -30,8 +39,11 @@ SOURCE_CHOICES = [
 def _zone_choices() -> list[SelectChoice]:
     """Every IANA zone, grouped by region (America, Europe, …) for a findable list."""
     return [
-        SelectChoice(z, z.split("/", 1)[-1].replace("_", " ") if "/" in z else z,
-                     optgroup=z.split("/", 1)[0] if "/" in z else "Other")
+        SelectChoice(
+            z,
+            z.split("/", 1)[-1].replace("_", " ") if "/" in z else z,
+            optgroup=z.split("/", 1)[0] if "/" in z else "Other",
+        )
         for z in services.timezones()
     ]
 
@@ -42,14 +54,23 @@ class AddAccountForm(StepUpForm):
         validators=[DataRequired("Enter the account's nickname."), Length(max=32)],
         render_kw={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "none"},
     )
-    source = RadioField("Where its data comes from", choices=SOURCE_CHOICES, default=AccountSource.SANDBOX.value)
+    source = RadioField(
+        "Where its data comes from", choices=SOURCE_CHOICES, default=AccountSource.SANDBOX.value
+    )
     account_email = EmailField(
         "Email address of the account",
-        validators=[DataRequired("Enter the email address of the account."), Length(max=254), EmailAddress()],
+        validators=[
+            DataRequired("Enter the email address of the account."),
+            Length(max=254),
+            EmailAddress(),
+        ],
     )
     password = PasswordField(
         "Account password",
-        validators=[DataRequired("Enter the account's password."), Length(min=6, max=128, message="At least 6 and at most 128 characters.")],
+        validators=[
+            DataRequired("Enter the account's password."),
+            Length(min=6, max=128, message="At least 6 and at most 128 characters."),
+        ],
         render_kw={"autocomplete": "off"},
     )
     timezone = SelectField("Time zone of the account", validators=[DataRequired()])
@@ -84,19 +105,29 @@ class SettingsForm(FlaskForm):
         validators=[Optional(), Length(max=254), EmailAddress()],
     )
     colour = StringField(
-        "Colour", validators=[DataRequired(), Regexp(r"^#[0-9a-fA-F]{6}$", message="Pick a colour.")]
+        "Colour",
+        validators=[DataRequired(), Regexp(r"^#[0-9a-fA-F]{6}$", message="Pick a colour.")],
     )
     customer_refund_days = IntegerField(
         "Customer refund window (days)",
-        validators=[InputRequired("Enter a number of days."), NumberRange(1, 365, "Between 1 and 365 days.")],
+        validators=[
+            InputRequired("Enter a number of days."),
+            NumberRange(1, 365, "Between 1 and 365 days."),
+        ],
     )
     vendor_refund_days = IntegerField(
         "Vendor refund window (days)",
-        validators=[InputRequired("Enter a number of days."), NumberRange(1, 365, "Between 1 and 365 days.")],
+        validators=[
+            InputRequired("Enter a number of days."),
+            NumberRange(1, 365, "Between 1 and 365 days."),
+        ],
     )
     settle_hours = IntegerField(
         "Refunds complete after (hours)",
-        validators=[InputRequired("Enter a number of hours."), NumberRange(0, 168, "Between 0 and 168 hours.")],
+        validators=[
+            InputRequired("Enter a number of hours."),
+            NumberRange(0, 168, "Between 0 and 168 hours."),
+        ],
     )
     include_test_transactions = BooleanField("Include test transactions")
     capture_abandoned_orders = BooleanField("Capture abandoned orders")
@@ -137,7 +168,10 @@ class RevealForm(StepUpForm):
 class CredentialsForm(StepUpForm):
     password = PasswordField(
         "New account password",
-        validators=[DataRequired("Enter the account's new password."), Length(min=6, max=128, message="At least 6 and at most 128 characters.")],
+        validators=[
+            DataRequired("Enter the account's new password."),
+            Length(min=6, max=128, message="At least 6 and at most 128 characters."),
+        ],
         render_kw={"autocomplete": "off"},
     )
 

@@ -9,6 +9,7 @@ unique index ``uq_linked_accounts_active_nickname`` guarantees it even under rac
 history (status ``removed``, read only); linking the same nickname again in the same Master
 Account reuses that row, so its history comes back.
 """
+
 from __future__ import annotations
 
 import re
@@ -42,8 +43,22 @@ COLOUR_RE = re.compile(r"^#[0-9a-f]{6}$")
 INS_SECRET_RE = re.compile(r"^[A-Z0-9]{1,16}$")  # ClickBank: up to 16 capital letters and digits
 # Distinct, readable on white, in the order new accounts get them.
 PALETTE = (
-    "#4f46e5", "#0ea5e9", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#14b8a6", "#f97316",
-    "#64748b", "#ec4899", "#84cc16", "#06b6d4", "#a16207", "#be123c", "#1d4ed8", "#15803d",
+    "#4f46e5",
+    "#0ea5e9",
+    "#f59e0b",
+    "#10b981",
+    "#ef4444",
+    "#8b5cf6",
+    "#14b8a6",
+    "#f97316",
+    "#64748b",
+    "#ec4899",
+    "#84cc16",
+    "#06b6d4",
+    "#a16207",
+    "#be123c",
+    "#1d4ed8",
+    "#15803d",
 )
 LINK_TTL_HOURS = 24
 
@@ -148,7 +163,9 @@ class AccountRow:
     link: OneTimeToken | None  # pending: the confirmation mail in flight
 
 
-def list_accounts(master_account_id: int, *, q: str = "") -> tuple[list[AccountRow], list[AccountRow]]:
+def list_accounts(
+    master_account_id: int, *, q: str = ""
+) -> tuple[list[AccountRow], list[AccountRow]]:
     """(active, removed) rows of the Accounts tab: three queries whatever the number of accounts."""
     query = select(LinkedAccount).where(LinkedAccount.master_account_id == master_account_id)
     q = (q or "").strip().lower()
@@ -189,7 +206,9 @@ def next_colour(master_account_id: int) -> str:
     return PALETTE[len(used) % len(PALETTE)]
 
 
-def get_or_404(nickname: str, action=None, principal=None, *, include_pending: bool = False) -> LinkedAccount:
+def get_or_404(
+    nickname: str, action=None, principal=None, *, include_pending: bool = False
+) -> LinkedAccount:
     """The account at ``/accounts/<nickname>/…`` for this request's user (the tickets and
     transactions pages of an account use it too): 404 outside the user's accounts, 403 when
     visible but ``action`` is not allowed. Pending accounts only with ``include_pending``."""
@@ -293,7 +312,11 @@ def start_link(
         )
     )
     if existing is not None:
-        if existing.master_account_id != master_id and existing.status == AccountStatus.PENDING and _is_stale(existing, now):
+        if (
+            existing.master_account_id != master_id
+            and existing.status == AccountStatus.PENDING
+            and _is_stale(existing, now)
+        ):
             # An expired request must not hold a nickname hostage.
             _drop_pending(existing, now=now, reason="expired")
         else:
@@ -312,8 +335,10 @@ def start_link(
         account.timezone = timezone
     elif not relink:
         account.timezone = owner.timezone or "America/New_York"
-    account.colour = colour if colour and COLOUR_RE.match(colour) else (
-        account.colour if relink else next_colour(master_id)
+    account.colour = (
+        colour
+        if colour and COLOUR_RE.match(colour)
+        else (account.colour if relink else next_colour(master_id))
     )
     try:
         with db.session.begin_nested():
@@ -401,7 +426,9 @@ class LinkRequest:
 def inspect_link(plaintext: str | None, *, now: datetime) -> LinkRequest:
     """The pending link behind ``plaintext`` (raises :class:`tokens.TokenInvalid`)."""
     token = tokens.peek(TokenPurpose.ACCOUNT_LINK, plaintext, now=now)
-    account = db.session.get(LinkedAccount, token.linked_account_id) if token.linked_account_id else None
+    account = (
+        db.session.get(LinkedAccount, token.linked_account_id) if token.linked_account_id else None
+    )
     if account is None or account.status != AccountStatus.PENDING:
         raise tokens.TokenInvalid("used", token)
     return LinkRequest(token, account, _owner_of(account.master_account_id))
@@ -476,10 +503,14 @@ def remove(owner: User, account: LinkedAccount, *, now: datetime) -> list[int]:
         raise AccountError(f"“{account.nickname}” is not linked.")
     clerk_ids = list(
         db.session.scalars(
-            select(ClerkAccountAccess.user_id).where(ClerkAccountAccess.linked_account_id == account.id)
+            select(ClerkAccountAccess.user_id).where(
+                ClerkAccountAccess.linked_account_id == account.id
+            )
         )
     )
-    db.session.execute(delete(ClerkAccountAccess).where(ClerkAccountAccess.linked_account_id == account.id))
+    db.session.execute(
+        delete(ClerkAccountAccess).where(ClerkAccountAccess.linked_account_id == account.id)
+    )
     account.status = AccountStatus.REMOVED
     account.removed_at = now
     account.credentials_enc = None
@@ -555,18 +586,24 @@ def update_settings(owner: User, account: LinkedAccount, values: dict, *, now: d
     return changes
 
 
-SETTING_RANGES = {"customer_refund_days": (1, 365), "vendor_refund_days": (1, 365), "settle_hours": (0, 168)}
+SETTING_RANGES = {
+    "customer_refund_days": (1, 365),
+    "vendor_refund_days": (1, 365),
+    "settle_hours": (0, 168),
+}
 
 
 def _check_settings(values: dict) -> None:
-    """The same limits the form enforces, for every caller (the colour lands in a style attribute)."""
+    """The form's limits, for every caller (the colour ends up in a style attribute)."""
     if "timezone" in values and values["timezone"] not in available_timezones():
         raise AccountError("Choose a time zone from the list.", "timezone")
     if "colour" in values and not COLOUR_RE.match(values["colour"] or ""):
         raise AccountError("Pick a colour.", "colour")
     for name, (low, high) in SETTING_RANGES.items():
         if name in values and not (isinstance(values[name], int) and low <= values[name] <= high):
-            raise AccountError(f"{name.replace('_', ' ').capitalize()} must be between {low} and {high}.", name)
+            raise AccountError(
+                f"{name.replace('_', ' ').capitalize()} must be between {low} and {high}.", name
+            )
     for name in ("include_test_transactions", "capture_abandoned_orders"):
         if name in values:
             values[name] = bool(values[name])
@@ -581,7 +618,12 @@ def rebuild_daily(account: LinkedAccount) -> None:
     zone = ZoneInfo(account.timezone)
     totals: dict = defaultdict(lambda: defaultdict(int))
     rows = db.session.execute(
-        select(Transaction.occurred_at, Transaction.txn_type, Transaction.amount_cents, Transaction.currency)
+        select(
+            Transaction.occurred_at,
+            Transaction.txn_type,
+            Transaction.amount_cents,
+            Transaction.currency,
+        )
         .where(Transaction.linked_account_id == account.id)
         .execution_options(yield_per=5000)
     )
@@ -595,16 +637,28 @@ def rebuild_daily(account: LinkedAccount) -> None:
         db.session.execute(
             DailySales.__table__.insert(),
             [
-                {"linked_account_id": account.id, "day": day, "currency": currency,
-                 **{c: 0 for c in _DAILY_COLUMNS}, **dict(bucket)}
+                {
+                    "linked_account_id": account.id,
+                    "day": day,
+                    "currency": currency,
+                    **{c: 0 for c in _DAILY_COLUMNS},
+                    **dict(bucket),
+                }
                 for (day, currency), bucket in totals.items()
             ],
         )
 
 
 _DAILY_COLUMNS = (
-    "sales_count", "sales_cents", "rebill_count", "rebill_cents", "refund_count", "refund_cents",
-    "chargeback_count", "chargeback_cents", "fee_cents",
+    "sales_count",
+    "sales_cents",
+    "rebill_count",
+    "rebill_cents",
+    "refund_count",
+    "refund_cents",
+    "chargeback_count",
+    "chargeback_cents",
+    "fee_cents",
 )
 
 
@@ -613,7 +667,9 @@ def generate_ins_secret() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(16))
 
 
-def set_ins_secret(owner: User, account: LinkedAccount, secret: str | None, *, now: datetime) -> None:
+def set_ins_secret(
+    owner: User, account: LinkedAccount, secret: str | None, *, now: datetime
+) -> None:
     """Store (encrypted) or clear the INS secret key."""
     if account.status == AccountStatus.REMOVED:
         raise AccountError(f"“{account.nickname}” was removed: its settings are read only.")
@@ -655,7 +711,9 @@ def has_ins_secret(account: LinkedAccount) -> bool:
     return bool(account.ins_secret_enc)
 
 
-def replace_credentials(owner: User, account: LinkedAccount, password: str, *, now: datetime) -> None:
+def replace_credentials(
+    owner: User, account: LinkedAccount, password: str, *, now: datetime
+) -> None:
     if account.status != AccountStatus.LINKED:
         raise AccountError(f"“{account.nickname}” is not linked.")
     account.credentials_enc = encrypt(password)

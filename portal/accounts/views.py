@@ -2,6 +2,7 @@
 removing. Everything about an account is in its URL (``/accounts/<nickname>/…``); nothing about
 "the current account" lives in the session, so several accounts can be open in separate tabs.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -90,8 +91,8 @@ def new():
             getattr(form, refused.field or "nickname").errors.append(refused.message)
         else:
             flash(
-                f"We sent a confirmation link to {account.account_email}. “{account.nickname}” stays "
-                f"pending until someone with access to that mailbox opens the link (valid "
+                f"We sent a confirmation link to {account.account_email}. “{account.nickname}” "
+                "stays pending until someone with access to that mailbox opens the link (valid "
                 f"{services.LINK_TTL_HOURS} hours).",
                 "success",
             )
@@ -184,7 +185,9 @@ def show(nickname: str):
     if account.status != AccountStatus.PENDING:
         today = now.astimezone(zone(account.timezone)).date()
         summary = summarise([account], periods.preset("30d", today))
-    counts = services.open_ticket_counts([account.id]) if account.status != AccountStatus.PENDING else {}
+    counts = (
+        services.open_ticket_counts([account.id]) if account.status != AccountStatus.PENDING else {}
+    )
     return render(
         "accounts/show.html",
         account=account,
@@ -196,7 +199,9 @@ def show(nickname: str):
     )
 
 
-def _settings_page(account, form=None, secret_form=None, credentials_form=None, revealed=None, status=200):
+def _settings_page(
+    account, form=None, secret_form=None, credentials_form=None, revealed=None, status=200
+):
     form = form or SettingsForm(obj=account)
     return render(
         "accounts/settings.html",
@@ -248,10 +253,21 @@ def ins_secret(nickname: str):
         return redirect_to(url_for("accounts.settings", nickname=account.nickname))
     if form.validate_on_submit():
         clearing = form.clear.data == "1"
-        secret = None if clearing else (services.generate_ins_secret() if form.generate.data and not form.secret.data else form.secret.data)
+        secret = (
+            None
+            if clearing
+            else (
+                services.generate_ins_secret()
+                if form.generate.data and not form.secret.data
+                else form.secret.data
+            )
+        )
         services.set_ins_secret(current_user, account, secret, now=utcnow())
         if clearing:
-            flash("The INS secret key was removed. Instant Notifications can no longer be read.", "success")
+            flash(
+                "The INS secret key was removed. Instant Notifications can no longer be read.",
+                "success",
+            )
             return redirect_to(url_for("accounts.settings", nickname=account.nickname))
         # Show the new key once, so it can be copied into ClickBank's settings.
         return _settings_page(account, revealed=secret)
@@ -268,16 +284,29 @@ def reveal_secret(nickname: str):
     if form.validate_on_submit():
         secret = services.reveal_ins_secret(current_user, account, now=utcnow())
         if is_fragment_request():
-            return render("accounts/settings.html", block="secret_card", account=account,
-                          secret_form=InsSecretForm(), reveal_form=form, has_secret=bool(secret),
-                          revealed=secret, read_only=account.status != AccountStatus.LINKED)
+            return render(
+                "accounts/settings.html",
+                block="secret_card",
+                account=account,
+                secret_form=InsSecretForm(),
+                reveal_form=form,
+                has_secret=bool(secret),
+                revealed=secret,
+                read_only=account.status != AccountStatus.LINKED,
+            )
         return _settings_page(account, revealed=secret)
     _keep_stepup()
     if is_fragment_request():
-        return render("accounts/settings.html", block="secret_card", account=account,
-                      secret_form=InsSecretForm(), reveal_form=form,
-                      has_secret=services.has_ins_secret(account), revealed=None,
-                      read_only=account.status != AccountStatus.LINKED)
+        return render(
+            "accounts/settings.html",
+            block="secret_card",
+            account=account,
+            secret_form=InsSecretForm(),
+            reveal_form=form,
+            has_secret=services.has_ins_secret(account),
+            revealed=None,
+            read_only=account.status != AccountStatus.LINKED,
+        )
     page, _ = _settings_page(account)
     return page
 
@@ -313,7 +342,11 @@ def remove(nickname: str):
         lost = services.remove(current_user, account, now=utcnow())
         flash(
             f"“{account.nickname}” was removed. Its tickets and transactions are kept read only"
-            + (f"; {len(lost)} clerk{'s' if len(lost) != 1 else ''} lost access to it." if lost else "."),
+            + (
+                f"; {len(lost)} clerk{'s' if len(lost) != 1 else ''} lost access to it."
+                if lost
+                else "."
+            ),
             "success",
         )
         return redirect_to(url_for("accounts.index"))
@@ -338,14 +371,20 @@ def resend(nickname: str):
     now = utcnow()
     link = services.pending_links([account.id]).get(account.id)
     if link is not None and now - link.created_at < timedelta(minutes=1):
-        flash("A confirmation mail was sent less than a minute ago. Please wait a moment.", "warning")
+        flash(
+            "A confirmation mail was sent less than a minute ago. Please wait a moment.", "warning"
+        )
         return redirect_to(url_for("accounts.index"))
     try:
         services.resend_link(current_user, account, now=now)
     except services.AccountError as refused:
         flash(refused.message, "warning")
     else:
-        flash(f"A new confirmation link was sent to {account.account_email}; the previous one no longer works.", "success")
+        flash(
+            f"A new confirmation link was sent to {account.account_email}; the previous one no "
+            "longer works.",
+            "success",
+        )
     return redirect_to(url_for("accounts.index"))
 
 
@@ -358,5 +397,9 @@ def cancel(nickname: str):
     except services.AccountError as refused:
         flash(refused.message, "warning")
     else:
-        flash(f"The request to link “{nickname}” was cancelled; its confirmation link no longer works.", "success")
+        flash(
+            f"The request to link “{nickname}” was cancelled; its confirmation link no longer "
+            "works.",
+            "success",
+        )
     return redirect_to(url_for("accounts.index"))

@@ -1,4 +1,5 @@
 """The owner's Dashboard: sales per linked account and in total."""
+
 from flask import Blueprint, Flask
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
@@ -12,7 +13,7 @@ def percent(value: float | None, digits: int = 1) -> str:
 
 
 def signed_percent(value: float | None) -> str:
-    """A change against the previous period: "+12.5%", "−3.0%", "" when there is nothing to compare."""
+    """A change against the previous period: "+12.5%", "−3.0%"; "" when nothing to compare."""
     if value is None:
         return ""
     sign = "+" if value > 0 else ("−" if value < 0 else "±")

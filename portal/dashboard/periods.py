@@ -3,6 +3,7 @@
 A period is a range of calendar days, both ends included. "Today" is the viewer's today; each
 account's sales are counted on the account's own calendar days (``DailySales.day``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ class Period:
             return name if self.key == "today" else f"Last {name}"
         return f"{self.start.isoformat()} – {self.end.isoformat()}"
 
-    def previous(self) -> "Period":
+    def previous(self) -> Period:
         """The same number of days just before this period (for comparisons)."""
         end = self.start - timedelta(days=1)
         return Period("previous", end - timedelta(days=self.days - 1), end)
@@ -69,11 +70,17 @@ def parse(args, today: date) -> Period:
     start, end = _parse_day(args.get("from")), _parse_day(args.get("to"))
     fallback = preset(DEFAULT, today)
     if start is None or end is None:
-        return Period(fallback.key, fallback.start, fallback.end, "Enter both dates of the custom period.")
+        return Period(
+            fallback.key, fallback.start, fallback.end, "Enter both dates of the custom period."
+        )
     if start > end:
-        return Period(fallback.key, fallback.start, fallback.end, "The start date is after the end date.")
+        return Period(
+            fallback.key, fallback.start, fallback.end, "The start date is after the end date."
+        )
     if (end - start).days + 1 > MAX_DAYS:
-        return Period(fallback.key, fallback.start, fallback.end, f"A period can be at most {MAX_DAYS} days.")
+        return Period(
+            fallback.key, fallback.start, fallback.end, f"A period can be at most {MAX_DAYS} days."
+        )
     if start.year < 2000 or end.year > 2100:
         return Period(fallback.key, fallback.start, fallback.end, "Those dates are out of range.")
     return Period("custom", start, end)

@@ -4,6 +4,7 @@
 transactions by ``portal.transactions.services.record``. Amounts are summed per currency and
 never across currencies: every total is a ``{currency: Totals}`` mapping.
 """
+
 from __future__ import annotations
 
 import colorsys
@@ -45,7 +46,7 @@ class Totals:
     chargeback_cents: int = 0
     fee_cents: int = 0
 
-    def add(self, other: "Totals") -> None:
+    def add(self, other: Totals) -> None:
         for name in COUNTERS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
@@ -101,7 +102,8 @@ class Summary:
         return sum(1 for item in self.accounts if currency in item.by_currency)
 
     def change(self, currency: str, attribute: str) -> float | None:
-        """Relative change of ``attribute`` against the previous period (None: nothing to compare)."""
+        """Relative change of ``attribute`` against the previous period (None: nothing to
+        compare with)."""
         before = getattr(self.previous.get(currency, Totals()), attribute)
         now = getattr(self.totals.get(currency, Totals()), attribute)
         if not before:
@@ -120,14 +122,16 @@ class Summary:
                 series = per_account.get(item.account.id)
                 if series is None:
                     continue
-                datasets.append({
-                    "label": item.account.nickname,
-                    "colour": item.colour,
-                    "gross": [v / divide for v in series["gross"]],
-                    "net": [v / divide for v in series["net"]],
-                    "charges": series["charges"],
-                    "refunds": series["refunds"],
-                })
+                datasets.append(
+                    {
+                        "label": item.account.nickname,
+                        "colour": item.colour,
+                        "gross": [v / divide for v in series["gross"]],
+                        "net": [v / divide for v in series["net"]],
+                        "charges": series["charges"],
+                        "refunds": series["refunds"],
+                    }
+                )
             out["currencies"].append({"currency": currency, "datasets": datasets})
         return out
 
@@ -154,8 +158,12 @@ def _daily(ids: list[int], start: date, end: date):
     only a position, not date objects), currency and the counters in ``COUNTERS`` order."""
     d = DailySales
     return _execute(
-        select(d.linked_account_id, type_coerce(d.day, String), d.currency, *(getattr(d, c) for c in COUNTERS))
-        .where(d.linked_account_id.in_(ids), d.day.between(start, end))
+        select(
+            d.linked_account_id,
+            type_coerce(d.day, String),
+            d.currency,
+            *(getattr(d, c) for c in COUNTERS),
+        ).where(d.linked_account_id.in_(ids), d.day.between(start, end))
     )
 
 
@@ -172,12 +180,21 @@ def summarise(accounts: list[LinkedAccount], period: Period, *, compare: bool = 
     if ids:
         index = {day.isoformat(): i for i, day in enumerate(period.days_list())}
         width = len(index)
-        for account_id, day, currency, sc, sa, rc, ra, fc, fa, cc, ca, fee in _daily(ids, period.start, period.end):
+        for account_id, day, currency, sc, sa, rc, ra, fc, fa, cc, ca, fee in _daily(
+            ids, period.start, period.end
+        ):
             t = sums.get((account_id, currency))
             if t is None:
                 t = sums[(account_id, currency)] = [0] * len(COUNTERS)
-            t[0] += sc; t[1] += sa; t[2] += rc; t[3] += ra; t[4] += fc  # noqa: E702
-            t[5] += fa; t[6] += cc; t[7] += ca; t[8] += fee  # noqa: E702
+            t[0] += sc
+            t[1] += sa
+            t[2] += rc
+            t[3] += ra
+            t[4] += fc
+            t[5] += fa
+            t[6] += cc
+            t[7] += ca
+            t[8] += fee
             metrics = series[currency].get(account_id)
             if metrics is None:
                 metrics = series[currency][account_id] = {m: [0] * width for m in METRICS}
@@ -224,7 +241,7 @@ def _spare_colour(seed: int, used: set[str]) -> str:
         hue = (attempt * golden) % 1.0
         lightness = (0.42, 0.55, 0.33, 0.65)[(attempt // 7) % 4]
         r, g, b = colorsys.hls_to_rgb(hue, lightness, 0.7)
-        colour = "#{:02x}{:02x}{:02x}".format(int(r * 255), int(g * 255), int(b * 255))
+        colour = f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
         if colour not in used:
             return colour
     return "#777777"

@@ -1,4 +1,5 @@
 """Dashboard views: the owner's sales summary per linked account and in total."""
+
 from flask import Response, request
 from sqlalchemy import select
 
@@ -69,4 +70,6 @@ def daily():
     """The chart's numbers per day and account, as tables (opened on demand)."""
     period = periods.parse(request.args, _today(viewer_zone()))
     summary = services.summarise(linked_accounts(current_principal()), period, compare=False)
-    return render("dashboard/daily.html", block="daily_tables", chart=summary.chart(), period=period)
+    return render(
+        "dashboard/daily.html", block="daily_tables", chart=summary.chart(), period=period
+    )

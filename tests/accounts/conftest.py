@@ -1,4 +1,5 @@
 """Fixtures for the Accounts tab: a logged-in owner, the link from the confirmation mail."""
+
 from __future__ import annotations
 
 import re
@@ -41,7 +42,9 @@ def link_token(to: str) -> str:
     return match.group(1)
 
 
-def add_form(nickname="newacct", email="newacct@vendor.test", password="sandbox-pass", pin=PIN, **extra):
+def add_form(
+    nickname="newacct", email="newacct@vendor.test", password="sandbox-pass", pin=PIN, **extra
+):
     data = {
         "nickname": nickname,
         "source": "sandbox",

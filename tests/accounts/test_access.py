@@ -1,5 +1,6 @@
 """Who may use the Accounts and Dashboard tabs: the owner only. Clerks (even with every
 permission) get 403, other Master Accounts' owners 404, anonymous visitors the login page."""
+
 from __future__ import annotations
 
 import pytest
@@ -39,7 +40,13 @@ def world(make):
     tickets_only = make.clerk(owner, perms=("orders_tickets",), accounts=[account])
     stranger = make.owner()
     make.account(stranger, "theiracct")
-    return {"owner": owner, "account": account, "every": every, "tickets": tickets_only, "stranger": stranger}
+    return {
+        "owner": owner,
+        "account": account,
+        "every": every,
+        "tickets": tickets_only,
+        "stranger": stranger,
+    }
 
 
 @pytest.mark.parametrize("url", PAGES)
@@ -60,7 +67,10 @@ def test_clerks_never_see_dashboard_or_accounts(client, login, world, who, url):
 @pytest.mark.parametrize("url", POSTS)
 def test_clerks_cannot_change_accounts(client, login, world, url):
     login(world["every"])
-    response = client.post(url.format(nick="ownacct"), data={"stepup": "Tr1cky!!Pass#99", "confirm_nickname": "ownacct"})
+    response = client.post(
+        url.format(nick="ownacct"),
+        data={"stepup": "Tr1cky!!Pass#99", "confirm_nickname": "ownacct"},
+    )
     assert response.status_code == 403
     db.session.refresh(world["account"])
     assert world["account"].status == "linked"
@@ -79,18 +89,30 @@ def test_anonymous_visitors_are_sent_to_log_in(client, world, url):
 def test_another_master_accounts_account_is_not_found(client, login, world, url):
     """Same answer as a nickname that does not exist (no way to probe other tenants)."""
     login(world["owner"])
-    foreign = client.post(url.format(nick="theiracct")) if url in POSTS else client.get(url.format(nick="theiracct"))
-    missing = client.post(url.format(nick="nosuchacct")) if url in POSTS else client.get(url.format(nick="nosuchacct"))
+    foreign = (
+        client.post(url.format(nick="theiracct"))
+        if url in POSTS
+        else client.get(url.format(nick="theiracct"))
+    )
+    missing = (
+        client.post(url.format(nick="nosuchacct"))
+        if url in POSTS
+        else client.get(url.format(nick="nosuchacct"))
+    )
     assert foreign.status_code == missing.status_code == 404
     assert foreign.get_data() == missing.get_data()
 
 
 def test_the_dashboard_shows_only_the_owners_own_accounts(client, login, world, make):
     make.sale(world["account"], amount_cents=1234)
-    stranger_account = db.session.query(type(world["account"])).filter_by(nickname="theiracct").one()
+    stranger_account = (
+        db.session.query(type(world["account"])).filter_by(nickname="theiracct").one()
+    )
     make.sale(stranger_account, amount_cents=999999)
     login(world["owner"])
-    body = client.get("/dashboard/?period=custom&from=2026-10-01&to=2026-11-30").get_data(as_text=True)
+    body = client.get("/dashboard/?period=custom&from=2026-10-01&to=2026-11-30").get_data(
+        as_text=True
+    )
     assert "ownacct" in body and "theiracct" not in body and "$9,999.99" not in body
 
 
@@ -118,5 +140,5 @@ def test_the_list_counts_open_tickets_with_one_grouped_query(client, login, make
     ticket_queries = [s for s in statements if "FROM tickets" in s]
     assert len(ticket_queries) == 1 and "GROUP BY" in ticket_queries[0]
     for i, expected in enumerate([1, 2, 3, 0, 0, 0]):
-        row = body[body.index(f'data-account="count{i}"'):]
+        row = body[body.index(f'data-account="count{i}"') :]
         assert row.index(f'data-count="{expected}"') < row.index("</tr>")

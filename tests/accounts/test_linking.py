@@ -1,5 +1,6 @@
 """Adding an account: PIN re-check, the confirmation mail to the account's own address, the
 single-use 24-hour link (expired, used, replaced, declined), foreign and duplicate nicknames."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -45,8 +46,13 @@ def test_adding_an_account_makes_it_pending_and_mails_the_accounts_own_address(o
     [mail] = mails("account_link")
     assert mail.recipient == "newacct@vendor.test"  # the account's email, not the owner's
     assert owner.email not in [m.recipient for m in mails("account_link")]
-    assert "Olivia Owner" in mail.payload["text"] and "http://portal.test/accounts/link/" in mail.payload["text"]
-    token = db.session.scalar(select(OneTimeToken).where(OneTimeToken.linked_account_id == account.id))
+    assert (
+        "Olivia Owner" in mail.payload["text"]
+        and "http://portal.test/accounts/link/" in mail.payload["text"]
+    )
+    token = db.session.scalar(
+        select(OneTimeToken).where(OneTimeToken.linked_account_id == account.id)
+    )
     assert token.purpose == "account_link"
     assert token.expires_at - token.created_at == timedelta(hours=24)
     assert _events("account.link_requested")[0].details["nickname"] == "newacct"
@@ -67,13 +73,17 @@ def test_the_pin_is_not_asked_again_within_ten_minutes(owner_client):
     assert owner_client.post("/accounts/new", data=add_form()).status_code == 303
     form = owner_client.get("/accounts/new").get_data(as_text=True)
     assert 'name="stepup"' not in form
-    response = owner_client.post("/accounts/new", data=add_form("second", "second@vendor.test", pin=""))
+    response = owner_client.post(
+        "/accounts/new", data=add_form("second", "second@vendor.test", pin="")
+    )
     assert response.status_code == 303 and _account("second").status == "pending"
 
 
 def test_a_missing_pin_is_refused(owner_client):
     response = owner_client.post("/accounts/new", data=add_form(pin=""))
-    assert response.status_code == 200 and "That PIN is not right." in response.get_data(as_text=True)
+    assert response.status_code == 200 and "That PIN is not right." in response.get_data(
+        as_text=True
+    )
     assert _account("newacct") is None
 
 
@@ -100,7 +110,9 @@ def test_clickbank_is_offered_but_disabled_until_the_integration_lands(owner_cli
     body = owner_client.get("/accounts/new").get_data(as_text=True)
     assert 'id="source-clickbank" value="clickbank"' in body
     assert "Not available yet" in body
-    radio = body[body.index('id="source-clickbank"') - 120: body.index('id="source-clickbank"') + 200]
+    radio = body[
+        body.index('id="source-clickbank"') - 120 : body.index('id="source-clickbank"') + 200
+    ]
     assert "disabled" in radio
 
 
@@ -111,43 +123,69 @@ def test_a_nickname_of_another_master_account_is_refused(owner_client, make):
     body = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "already linked to another Master Account" in body
-    assert len(db.session.scalars(select(LinkedAccount).where(LinkedAccount.nickname == "takenacct")).all()) == 1
+    assert (
+        len(
+            db.session.scalars(
+                select(LinkedAccount).where(LinkedAccount.nickname == "takenacct")
+            ).all()
+        )
+        == 1
+    )
     assert mails("account_link") == []
 
 
-def test_a_nickname_pending_in_another_master_account_is_refused_until_its_link_expires(owner_client, owner, make):
+def test_a_nickname_pending_in_another_master_account_is_refused_until_its_link_expires(
+    owner_client, owner, make
+):
     other_owner = make.owner()
     now = utcnow()
-    services.start_link(other_owner, nickname="contested", account_email="c@vendor.test", password="secret1", now=now)
+    services.start_link(
+        other_owner,
+        nickname="contested",
+        account_email="c@vendor.test",
+        password="secret1",
+        now=now,
+    )
     response = owner_client.post("/accounts/new", data=add_form("contested", "mine@vendor.test"))
     assert "already linked to another Master Account" in response.get_data(as_text=True)
 
     # Their request expired 25 hours ago: it no longer holds the nickname.
-    db.session.execute(
-        OneTimeToken.__table__.update().values(expires_at=now - timedelta(hours=1))
-    )
+    db.session.execute(OneTimeToken.__table__.update().values(expires_at=now - timedelta(hours=1)))
     db.session.commit()
     response = owner_client.post("/accounts/new", data=add_form("contested", "mine@vendor.test"))
     assert response.status_code == 303
-    [account] = db.session.scalars(select(LinkedAccount).where(LinkedAccount.nickname == "contested")).all()
+    [account] = db.session.scalars(
+        select(LinkedAccount).where(LinkedAccount.nickname == "contested")
+    ).all()
     assert account.master_account_id == owner.master_account_id
     assert _events("account.link_expired")
 
 
 def test_own_linked_or_pending_nickname_gets_a_helpful_message(owner_client, owner, make):
     make.account(owner, "mine")
-    body = owner_client.post("/accounts/new", data=add_form("mine", "m@vendor.test")).get_data(as_text=True)
+    body = owner_client.post("/accounts/new", data=add_form("mine", "m@vendor.test")).get_data(
+        as_text=True
+    )
     assert "already linked to your Master Account" in body
     owner_client.post("/accounts/new", data=add_form("waiting", "w@vendor.test"))
-    body = owner_client.post("/accounts/new", data=add_form("waiting", "w@vendor.test")).get_data(as_text=True)
+    body = owner_client.post("/accounts/new", data=add_form("waiting", "w@vendor.test")).get_data(
+        as_text=True
+    )
     assert "already waiting for confirmation" in body
 
 
 def test_the_database_refuses_a_second_active_row_for_a_nickname(make):
     """The partial unique index decides races the friendly check cannot see."""
     make.account(make.owner(), "raced")
-    db.session.add(LinkedAccount(master_account_id=make.master().id, nickname="raced", status="pending",
-                                 account_email="r@vendor.test", created_at=utcnow()))
+    db.session.add(
+        LinkedAccount(
+            master_account_id=make.master().id,
+            nickname="raced",
+            status="pending",
+            account_email="r@vendor.test",
+            created_at=utcnow(),
+        )
+    )
     with pytest.raises(IntegrityError):
         db.session.commit()
     db.session.rollback()
@@ -181,7 +219,9 @@ def test_the_link_shows_what_is_linked_to_whom_and_confirms_without_login(app, o
 
 def test_an_expired_link_confirms_nothing(app, owner, make):
     long_ago = utcnow() - timedelta(hours=25)
-    services.start_link(owner, nickname="slowpoke", account_email="s@vendor.test", password="secret1", now=long_ago)
+    services.start_link(
+        owner, nickname="slowpoke", account_email="s@vendor.test", password="secret1", now=long_ago
+    )
     token = link_token("s@vendor.test")
     anonymous = app.test_client()
     page = anonymous.get(f"/accounts/link/{token}")
@@ -202,8 +242,12 @@ def test_resend_replaces_the_link_and_cancel_withdraws_the_request(app, owner_cl
     owner_client.post("/accounts/new", data=add_form())
     first = link_token("newacct@vendor.test")
     # Resending within a minute is refused (mail bombing an address).
-    assert "less than a minute ago" in owner_client.post("/accounts/newacct/resend", follow_redirects=True).get_data(as_text=True)
-    db.session.execute(OneTimeToken.__table__.update().values(created_at=utcnow() - timedelta(minutes=5)))
+    assert "less than a minute ago" in owner_client.post(
+        "/accounts/newacct/resend", follow_redirects=True
+    ).get_data(as_text=True)
+    db.session.execute(
+        OneTimeToken.__table__.update().values(created_at=utcnow() - timedelta(minutes=5))
+    )
     db.session.commit()
     response = owner_client.post("/accounts/newacct/resend")
     assert response.status_code == 303
@@ -223,7 +267,9 @@ def test_resend_replaces_the_link_and_cancel_withdraws_the_request(app, owner_cl
 def test_the_mailbox_holder_can_decline(app, owner_client, owner):
     owner_client.post("/accounts/new", data=add_form())
     token = link_token("newacct@vendor.test")
-    response = app.test_client().post("/accounts/link/", data={"token": token, "decision": "decline"})
+    response = app.test_client().post(
+        "/accounts/link/", data={"token": token, "decision": "decline"}
+    )
     assert response.status_code == 200 and "declined" in response.get_data(as_text=True)
     assert _account("newacct") is None
     assert mails("account_link_declined")[0].recipient == owner.email
@@ -242,8 +288,17 @@ def test_linking_again_after_removal_brings_the_history_back(app, owner_client, 
     sale = make.sale(account)
     services.remove(owner, account, now=utcnow())
     owner_client.post("/accounts/new", data=add_form("comeback", "comeback@vendor.test"))
-    assert len(db.session.scalars(select(LinkedAccount).where(LinkedAccount.nickname == "comeback")).all()) == 1
-    app.test_client().post("/accounts/link/", data={"token": link_token("comeback@vendor.test"), "decision": "confirm"})
+    assert (
+        len(
+            db.session.scalars(
+                select(LinkedAccount).where(LinkedAccount.nickname == "comeback")
+            ).all()
+        )
+        == 1
+    )
+    app.test_client().post(
+        "/accounts/link/", data={"token": link_token("comeback@vendor.test"), "decision": "confirm"}
+    )
     db.session.refresh(account)
     assert account.status == "linked" and sale.linked_account_id == account.id
     assert account.removed_at is None
@@ -255,9 +310,16 @@ def test_another_master_account_can_link_a_nickname_once_it_was_removed(app, cli
     services.remove(first_owner, account, now=utcnow())
     second_owner = make.owner()
     login(second_owner)
-    assert client.post("/accounts/new", data=add_form("movedacct", "moved@vendor.test")).status_code == 303
-    app.test_client().post("/accounts/link/", data={"token": link_token("moved@vendor.test"), "decision": "confirm"})
-    rows = db.session.scalars(select(LinkedAccount).where(LinkedAccount.nickname == "movedacct")).all()
+    assert (
+        client.post("/accounts/new", data=add_form("movedacct", "moved@vendor.test")).status_code
+        == 303
+    )
+    app.test_client().post(
+        "/accounts/link/", data={"token": link_token("moved@vendor.test"), "decision": "confirm"}
+    )
+    rows = db.session.scalars(
+        select(LinkedAccount).where(LinkedAccount.nickname == "movedacct")
+    ).all()
     assert sorted((r.master_account_id, r.status) for r in rows) == sorted(
         [(first_owner.master_account_id, "removed"), (second_owner.master_account_id, "linked")]
     )

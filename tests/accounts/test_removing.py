@@ -1,5 +1,6 @@
 """Removing an account: PIN + typed confirmation; history kept read only; clerks lose access at
 their very next request; the account's mailbox is told; it can be linked again."""
+
 from __future__ import annotations
 
 from sqlalchemy import func, select
@@ -16,7 +17,9 @@ from tests.factories import PIN
 
 
 def _remove(client, nick, pin=PIN, typed=None):
-    return client.post(f"/accounts/{nick}/remove", data={"stepup": pin, "confirm_nickname": typed or nick})
+    return client.post(
+        f"/accounts/{nick}/remove", data={"stepup": pin, "confirm_nickname": typed or nick}
+    )
 
 
 def test_the_confirmation_page_says_what_will_happen(owner_client, owner, make, now):
@@ -32,15 +35,21 @@ def test_the_confirmation_page_says_what_will_happen(owner_client, owner, make, 
 def test_a_wrong_pin_or_a_wrong_nickname_removes_nothing(owner_client, owner, make):
     account = make.account(owner, "keeper")
     response = _remove(owner_client, "keeper", pin="1111")
-    assert response.status_code == 200 and "That PIN is not right." in response.get_data(as_text=True)
+    assert response.status_code == 200 and "That PIN is not right." in response.get_data(
+        as_text=True
+    )
     response = _remove(owner_client, "keeper", typed="keepr")
-    assert response.status_code == 200 and "Type “keeper” exactly" in response.get_data(as_text=True)
+    assert response.status_code == 200 and "Type “keeper” exactly" in response.get_data(
+        as_text=True
+    )
     db.session.refresh(account)
     assert account.status == "linked"
 
 
 def test_removing_keeps_history_read_only_and_wipes_secrets(owner_client, owner, make, now):
-    account = make.account(owner, "goner", credentials_enc=encrypt("pw-123456"), ins_secret_enc=encrypt("ABC123"))
+    account = make.account(
+        owner, "goner", credentials_enc=encrypt("pw-123456"), ins_secret_enc=encrypt("ABC123")
+    )
     sale = make.sale(account)
     ticket = make.ticket(sale, now=now)
     response = _remove(owner_client, "goner")
@@ -50,7 +59,12 @@ def test_removing_keeps_history_read_only_and_wipes_secrets(owner_client, owner,
     assert account.status == "removed" and account.removed_at is not None
     assert account.credentials_enc is None and account.ins_secret_enc is None
     # History stays: nothing was deleted.
-    assert db.session.scalar(select(func.count(Transaction.id)).where(Transaction.linked_account_id == account.id)) == 1
+    assert (
+        db.session.scalar(
+            select(func.count(Transaction.id)).where(Transaction.linked_account_id == account.id)
+        )
+        == 1
+    )
     assert db.session.get(Ticket, ticket.id) is not None
     audit = db.session.scalar(select(AuditEvent).where(AuditEvent.event == "account.removed"))
     assert audit.details["nickname"] == "goner" and audit.actor_id == owner.id
@@ -64,11 +78,19 @@ def test_removing_keeps_history_read_only_and_wipes_secrets(owner_client, owner,
     principal = principal_for(owner)
     assert account.id in principal.account_ids and account.id not in principal.active_account_ids
     # Settings cannot be changed any more.
-    owner_client.post("/accounts/goner/settings", data={"timezone": "UTC", "colour": "#000000", "customer_refund_days": 5,
-                                                          "vendor_refund_days": 5, "settle_hours": 1})
+    owner_client.post(
+        "/accounts/goner/settings",
+        data={
+            "timezone": "UTC",
+            "colour": "#000000",
+            "customer_refund_days": 5,
+            "vendor_refund_days": 5,
+            "settle_hours": 1,
+        },
+    )
     db.session.refresh(account)
     assert account.timezone == "America/New_York" and account.customer_refund_days == 60
-    assert 'disabled' in owner_client.get("/accounts/goner/settings").get_data(as_text=True)
+    assert "disabled" in owner_client.get("/accounts/goner/settings").get_data(as_text=True)
 
 
 def test_clerks_lose_access_at_their_next_request(app, owner_client, owner, make, login, now):
@@ -86,8 +108,14 @@ def test_clerks_lose_access_at_their_next_request(app, owner_client, owner, make
     assert clerk_client.get(f"/tickets/{ticket.id}").status_code == 404
     principal = principal_for(clerk)
     assert account.id not in principal.account_ids and other.id in principal.account_ids
-    assert db.session.scalar(select(func.count()).select_from(ClerkAccountAccess).where(
-        ClerkAccountAccess.linked_account_id == account.id)) == 0
+    assert (
+        db.session.scalar(
+            select(func.count())
+            .select_from(ClerkAccountAccess)
+            .where(ClerkAccountAccess.linked_account_id == account.id)
+        )
+        == 0
+    )
     audit = db.session.scalar(select(AuditEvent).where(AuditEvent.event == "account.removed"))
     assert audit.details["clerks_lost_access"] == [clerk.id]
 
@@ -107,7 +135,9 @@ def test_removed_accounts_leave_the_dashboard(owner_client, owner, make):
     make.account(owner, "stayer")
     make.sale(account, amount_cents=4321)
     _remove(owner_client, "goner")
-    body = owner_client.get("/dashboard/?period=custom&from=2026-10-01&to=2026-11-30").get_data(as_text=True)
+    body = owner_client.get("/dashboard/?period=custom&from=2026-10-01&to=2026-11-30").get_data(
+        as_text=True
+    )
     assert 'data-account="goner"' not in body and 'data-account="stayer"' in body
 
 

@@ -1,9 +1,10 @@
 """Account pages and settings: time zone (re-counts the daily totals), customer-service email,
 colour, refund windows, settle hours, switches; the INS secret key (encrypted, masked, shown only
 after the re-check); the account password (never shown)."""
+
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import select
@@ -40,8 +41,10 @@ def test_overview_shows_the_account_and_links_only_existing_pages(owner_client, 
     # The Tickets/Transactions helpers add these routes; until then the links are not shown.
     from flask import current_app
 
-    for endpoint, path in (("tickets.account_queue", "/accounts/shop/tickets"),
-                           ("transactions.account_search", "/accounts/shop/transactions")):
+    for endpoint, path in (
+        ("tickets.account_queue", "/accounts/shop/tickets"),
+        ("transactions.account_search", "/accounts/shop/transactions"),
+    ):
         assert (path in body) == (endpoint in current_app.view_functions)
 
 
@@ -50,9 +53,15 @@ def test_settings_are_saved_and_audited(owner_client, account):
     assert response.status_code == 303
     db.session.refresh(account)
     assert account.cs_email == "help@shop.example" and account.colour == "#ff8800"
-    assert (account.customer_refund_days, account.vendor_refund_days, account.settle_hours) == (45, 80, 48)
+    assert (account.customer_refund_days, account.vendor_refund_days, account.settle_hours) == (
+        45,
+        80,
+        48,
+    )
     assert account.include_test_transactions is True and account.capture_abandoned_orders is False
-    audit = db.session.scalar(select(AuditEvent).where(AuditEvent.event == "account.settings_changed"))
+    audit = db.session.scalar(
+        select(AuditEvent).where(AuditEvent.event == "account.settings_changed")
+    )
     assert audit.details["changes"]["customer_refund_days"] == [60, 45]
     assert "timezone" not in audit.details["changes"]
     assert "Saved:" in owner_client.get("/accounts/shop/settings").get_data(as_text=True)
@@ -81,24 +90,35 @@ def test_bad_settings_are_refused_with_the_input_kept(owner_client, account, fie
 
 def test_a_new_time_zone_recounts_the_daily_totals_in_it(owner_client, account, make):
     # 03:00 UTC on Nov 18 is still Nov 17 in New York, already Nov 18 in Berlin.
-    make.sale(account, at=datetime(2026, 11, 18, 3, 0, tzinfo=timezone.utc), amount_cents=1000)
-    make.sale(account, at=datetime(2026, 11, 18, 15, 0, tzinfo=timezone.utc), amount_cents=500)
-    days = lambda: {(r.day, r.sales_count, r.sales_cents) for r in db.session.scalars(select(DailySales))}  # noqa: E731
+    make.sale(account, at=datetime(2026, 11, 18, 3, 0, tzinfo=UTC), amount_cents=1000)
+    make.sale(account, at=datetime(2026, 11, 18, 15, 0, tzinfo=UTC), amount_cents=500)
+    days = lambda: {
+        (r.day, r.sales_count, r.sales_cents) for r in db.session.scalars(select(DailySales))
+    }
     assert days() == {(date(2026, 11, 17), 1, 1000), (date(2026, 11, 18), 1, 500)}
     owner_client.post("/accounts/shop/settings", data={**GOOD, "timezone": "Europe/Berlin"})
     assert days() == {(date(2026, 11, 18), 2, 1500)}
 
 
 def test_the_ins_secret_is_stored_encrypted_and_shown_only_after_the_pin(owner_client, account):
-    response = owner_client.post("/accounts/shop/ins-secret", data={"secret": "abcd1234efgh", "stepup": "0000"})
-    assert response.status_code == 200 and "That PIN is not right." in response.get_data(as_text=True)
+    response = owner_client.post(
+        "/accounts/shop/ins-secret", data={"secret": "abcd1234efgh", "stepup": "0000"}
+    )
+    assert response.status_code == 200 and "That PIN is not right." in response.get_data(
+        as_text=True
+    )
     db.session.refresh(account)
     assert account.ins_secret_enc is None
 
-    response = owner_client.post("/accounts/shop/ins-secret", data={"secret": "abcd1234efgh", "stepup": PIN})
+    response = owner_client.post(
+        "/accounts/shop/ins-secret", data={"secret": "abcd1234efgh", "stepup": PIN}
+    )
     assert response.status_code == 200
     db.session.refresh(account)
-    assert "ABCD1234EFGH" not in account.ins_secret_enc and decrypt(account.ins_secret_enc) == "ABCD1234EFGH"
+    assert (
+        "ABCD1234EFGH" not in account.ins_secret_enc
+        and decrypt(account.ins_secret_enc) == "ABCD1234EFGH"
+    )
     assert "ABCD1234EFGH" in response.get_data(as_text=True)  # shown once right after saving
 
     page = owner_client.get("/accounts/shop/settings").get_data(as_text=True)
@@ -114,7 +134,9 @@ def test_revealing_the_secret_needs_a_fresh_pin_and_is_audited(client, login, ow
     right = client.post("/accounts/shop/ins-secret/reveal", data={"stepup": PIN}, headers=HX)
     body = right.get_data(as_text=True)
     assert "SECRETKEY16CHARS" in body and "<html" not in body
-    assert db.session.scalar(select(AuditEvent).where(AuditEvent.event == "account.ins_secret_revealed"))
+    assert db.session.scalar(
+        select(AuditEvent).where(AuditEvent.event == "account.ins_secret_revealed")
+    )
 
 
 def test_a_strong_key_can_be_generated_and_the_key_removed(owner_client, account):
@@ -128,7 +150,9 @@ def test_a_strong_key_can_be_generated_and_the_key_removed(owner_client, account
 
 
 def test_a_bad_key_is_refused(owner_client, account):
-    response = owner_client.post("/accounts/shop/ins-secret", data={"secret": "has spaces!", "stepup": PIN})
+    response = owner_client.post(
+        "/accounts/shop/ins-secret", data={"secret": "has spaces!", "stepup": PIN}
+    )
     assert "capital letters and digits" in response.get_data(as_text=True)
 
 
@@ -137,7 +161,9 @@ def test_the_account_password_can_be_replaced_and_is_never_shown(owner_client, a
     db.session.refresh(account)
     assert decrypt(account.credentials_enc) == "new-pass-99"
     assert "new-pass-99" not in owner_client.get("/accounts/shop/settings").get_data(as_text=True)
-    assert db.session.scalar(select(AuditEvent).where(AuditEvent.event == "account.credentials_replaced"))
+    assert db.session.scalar(
+        select(AuditEvent).where(AuditEvent.event == "account.credentials_replaced")
+    )
 
 
 def test_account_urls_carry_the_account_not_the_session(owner_client, owner, make):
@@ -154,12 +180,15 @@ def test_account_urls_carry_the_account_not_the_session(owner_client, owner, mak
     assert "one@first.example" not in again and 'data-account="second"' in again
 
 
-@pytest.mark.parametrize("values", [
-    {"colour": "red; background:url(//evil)"},
-    {"timezone": "Nowhere/Land"},
-    {"customer_refund_days": 0},
-    {"settle_hours": 10_000},
-])
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"colour": "red; background:url(//evil)"},
+        {"timezone": "Nowhere/Land"},
+        {"customer_refund_days": 0},
+        {"settle_hours": 10_000},
+    ],
+)
 def test_the_service_refuses_what_the_form_would(account, owner, values):
     """Defence in depth: other callers (API, CLI) get the same limits as the form."""
     from portal.accounts import services

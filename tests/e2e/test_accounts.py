@@ -1,5 +1,6 @@
 """Accounts tab in a real browser: link an account through the mail in /dev/mail, and keep two
 accounts open in two tabs without one disturbing the other."""
+
 from __future__ import annotations
 
 import re
@@ -80,7 +81,9 @@ def test_two_accounts_in_two_tabs_each_show_their_own(page, log_in, portal_url, 
     expect(second.get_by_test_id("account-nickname")).to_have_text("mindshift")
     second.get_by_role("link", name="Settings").first.click()
     second.wait_for_url(re.compile(r"/accounts/mindshift/settings$"))
-    expect(second.get_by_label("Customer-service email")).not_to_have_value("help@ketovital.example")
+    expect(second.get_by_label("Customer-service email")).not_to_have_value(
+        "help@ketovital.example"
+    )
     expect(second.get_by_test_id("account-nickname")).to_have_text("mindshift")
     first.reload()
     expect(first.get_by_test_id("account-nickname")).to_have_text("ketovital")

@@ -1,5 +1,6 @@
 """The Dashboard in a real browser: the chart is drawn, its legend lists the accounts, and changing
 the period swaps numbers and chart in place (no page load) and updates the URL."""
+
 from __future__ import annotations
 
 import re
@@ -64,7 +65,9 @@ def test_dashboard_draws_the_chart_and_changes_period_in_place(page, log_in, por
     before = page.get_by_test_id("total-gross-USD").inner_text()
     page.get_by_test_id("period-presets").get_by_role("link", name="7 days").click()
     expect(page).to_have_url(re.compile(r"/dashboard/\?period=7d$"))
-    expect(page.get_by_test_id("period-presets").get_by_role("link", name="7 days")).to_have_attribute("aria-current", "true")
+    expect(
+        page.get_by_test_id("period-presets").get_by_role("link", name="7 days")
+    ).to_have_attribute("aria-current", "true")
     page.wait_for_function(
         "() => { const c = document.querySelector(\"canvas[data-dashboard-chart='USD']\");"
         " const ch = c && Chart.getChart(c); return ch && ch.data.labels.length === 7; }"
@@ -86,7 +89,9 @@ def test_dashboard_draws_the_chart_and_changes_period_in_place(page, log_in, por
 
     # Hiding an account from the legend.
     page.locator("[data-legend-for='USD'] button", has_text="ketovital").click()
-    expect(page.locator("[data-legend-for='USD'] button", has_text="ketovital")).to_have_attribute("aria-pressed", "false")
+    expect(page.locator("[data-legend-for='USD'] button", has_text="ketovital")).to_have_attribute(
+        "aria-pressed", "false"
+    )
 
     # A custom range.
     page.locator("#period-from").fill("2026-01-01")
