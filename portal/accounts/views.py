@@ -202,8 +202,10 @@ def show(nickname: str):
 def _settings_page(
     account, form=None, secret_form=None, credentials_form=None, revealed=None, status=200
 ):
+    """The settings page, also as the answer to the key and password forms (which post to their
+    own URLs): the address bar is pointed back at the settings page."""
     form = form or SettingsForm(obj=account)
-    return render(
+    html = render(
         "accounts/settings.html",
         account=account,
         form=form,
@@ -214,7 +216,9 @@ def _settings_page(
         revealed=revealed,
         read_only=account.status != AccountStatus.LINKED,
         tab="settings",
-    ), status
+    )
+    headers = {"HX-Push-Url": url_for("accounts.settings", nickname=account.nickname)}
+    return html, status, headers if request.method == "POST" else {}
 
 
 @bp.route("/<nickname>/settings", methods=["GET", "POST"])
@@ -240,6 +244,16 @@ def settings(nickname: str):
                 flash("Nothing changed.", "info")
             return redirect_to(url_for("accounts.settings", nickname=account.nickname))
     return _settings_page(account, form=form)
+
+
+@bp.get("/<nickname>/ins-secret")
+@bp.get("/<nickname>/ins-secret/reveal")
+@bp.get("/<nickname>/credentials")
+@require(Action.TAB_ACCOUNTS, Action.ACCOUNT_MANAGE)
+def settings_forms(nickname: str):
+    """These forms post to their own URLs; a reload or a bookmark of one lands on the settings."""
+    account = _load(nickname, include_pending=False)
+    return redirect_to(url_for("accounts.settings", nickname=account.nickname))
 
 
 @bp.post("/<nickname>/ins-secret")
@@ -307,8 +321,7 @@ def reveal_secret(nickname: str):
             revealed=None,
             read_only=account.status != AccountStatus.LINKED,
         )
-    page, _ = _settings_page(account)
-    return page
+    return _settings_page(account)
 
 
 @bp.post("/<nickname>/credentials")

@@ -120,6 +120,11 @@ def test_the_ins_secret_is_stored_encrypted_and_shown_only_after_the_pin(owner_c
         and decrypt(account.ins_secret_enc) == "ABCD1234EFGH"
     )
     assert "ABCD1234EFGH" in response.get_data(as_text=True)  # shown once right after saving
+    # The answer comes from /ins-secret; the address bar goes back to the settings page, and a
+    # reload of the form's own URL lands there too.
+    assert response.headers["HX-Push-Url"] == "/accounts/shop/settings"
+    reload = owner_client.get("/accounts/shop/ins-secret")
+    assert reload.status_code == 303 and reload.headers["Location"].endswith("/accounts/shop/settings")
 
     page = owner_client.get("/accounts/shop/settings").get_data(as_text=True)
     assert "ABCD1234EFGH" not in page and "A key is stored" in page
@@ -134,6 +139,7 @@ def test_revealing_the_secret_needs_a_fresh_pin_and_is_audited(client, login, ow
     right = client.post("/accounts/shop/ins-secret/reveal", data={"stepup": PIN}, headers=HX)
     body = right.get_data(as_text=True)
     assert "SECRETKEY16CHARS" in body and "<html" not in body
+    assert 'hx-history="false"' in body  # never kept in htmx's localStorage history
     assert db.session.scalar(
         select(AuditEvent).where(AuditEvent.event == "account.ins_secret_revealed")
     )
