@@ -1,6 +1,6 @@
 """Dashboard views: the owner's sales summary per linked account and in total."""
 
-from flask import Response, request
+from flask import request
 from sqlalchemy import select
 
 from portal.accounts.models import AccountStatus, LinkedAccount
@@ -31,20 +31,10 @@ def linked_accounts(principal) -> list[LinkedAccount]:
     )
 
 
-def _boosted_navigation() -> bool:
-    hx = getattr(request, "htmx", None)
-    return bool(hx) and hx.boosted and not hx.history_restore_request
-
-
 @bp.get("/")
 @require(Action.TAB_DASHBOARD)
 def index():
     """Period presets and a custom range; htmx period changes get only the dashboard body."""
-    if _boosted_navigation():
-        # A boosted swap drops the page's <head>, so Chart.js and dashboard.js would be missing:
-        # arrive with a real page load instead (one extra round trip, only when coming from
-        # another tab).
-        return Response(status=200, headers={"HX-Redirect": request.full_path.rstrip("?")})
     zone = viewer_zone()
     period = periods.parse(request.args, _today(zone))
     summary = services.summarise(linked_accounts(current_principal()), period)

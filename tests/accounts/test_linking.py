@@ -81,7 +81,7 @@ def test_the_pin_is_not_asked_again_within_ten_minutes(owner_client):
 
 def test_a_missing_pin_is_refused(owner_client):
     response = owner_client.post("/accounts/new", data=add_form(pin=""))
-    assert response.status_code == 200 and "That PIN is not right." in response.get_data(
+    assert response.status_code == 200 and "Please enter your PIN to confirm." in response.get_data(
         as_text=True
     )
     assert _account("newacct") is None
