@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
+from portal.accounts.models import ClerkAccountAccess
 from portal.auth import sessions
 from portal.auth.models import User, UserSession
 from portal.extensions import db
@@ -131,6 +132,61 @@ class World:
                                 last_name=f"{obj.title()}{n}")
         return clerk.id
 
+    # --- linked accounts in every state (the Accounts tab acts on nicknames) --------------------
+
+    def nickname(self, collection: str, obj: str, *, fresh: bool = False) -> str:
+        """The nickname of an account of ``collection`` (``linked_account``, ``pending_account``,
+        ``removed_account``); a nickname nobody has for ``missing``."""
+        if obj == "missing":
+            return MISSING_NICKNAME
+        return self.fresh(collection, obj) if fresh else self.id(collection, obj)
+
+    def _owner_of(self, obj: str) -> User:
+        return db.session.get(User, self.users["other_owner" if obj == "foreign" else "owner"])
+
+    def _new_nickname(self, prefix: str, obj: str) -> str:
+        return f"mx{prefix}{self.serial()}{obj[:3]}"  # [a-z0-9]{3,32}, unlike the fixed ones
+
+    def _build_linked_account(self, obj: str) -> str:
+        """A new linked account: of A granted to every A clerk (own), of A granted to none
+        (ungranted), of B (foreign). For routes that change or remove an account."""
+        account = self.make.account(self._owner_of(obj), self._new_nickname("l", obj))
+        if obj == "own":
+            for name in PERMS:
+                db.session.add(ClerkAccountAccess(user_id=self.users[name],
+                                                  linked_account_id=account.id))
+        return account.nickname
+
+    def _pending(self, obj: str, *, issued_at) -> tuple:
+        """A pending account (waiting for its confirmation link) and the link's token."""
+        from portal.auth import tokens
+        from portal.auth.models import TokenPurpose
+
+        owner = self._owner_of(obj)
+        account = self.make.account(owner, self._new_nickname("p", obj), status="pending")
+        token = tokens.issue(TokenPurpose.ACCOUNT_LINK, linked_account=account,
+                             email=account.account_email, data={"owner_id": owner.id},
+                             ttl=timedelta(hours=24), now=issued_at)
+        return account, token
+
+    def _build_pending_account(self, obj: str) -> str:
+        """A pending account of A (own, ungranted: no clerk can hold a pending account) or of B
+        (foreign); its link was mailed five minutes ago, so a resend is not throttled."""
+        account, _ = self._pending(obj, issued_at=utcnow() - timedelta(minutes=5))
+        return account.nickname
+
+    def _build_account_link_token(self, obj: str) -> str:
+        """The token of the confirmation link of a new pending account of A or B."""
+        _, token = self._pending(obj, issued_at=utcnow())
+        return token
+
+    def _build_removed_account(self, obj: str) -> str:
+        """A removed account (history kept, read only) of A (own: once granted to the A clerks,
+        whose grants ended with the removal; ungranted) or of B (foreign)."""
+        account = self.make.account(self._owner_of(obj), self._new_nickname("r", obj))
+        account.status, account.removed_at = "removed", T0 + timedelta(days=1)
+        return account.nickname
+
 
 def build(app) -> World:
     """Create the data and one logged-in test client per principal."""
@@ -197,3 +253,51 @@ def forge_session(world: World, client, principal: str) -> None:
 def secret_of(principal: str) -> str:
     """What ``principal`` types at the step-up re-check."""
     return PIN if principal in ("owner", "other_owner") else PASSWORD
+
+
+# --- GET requests write nothing ---------------------------------------------------------------
+
+FOOTPRINT = (  # what a write of the auth, accounts, users or tickets features leaves behind
+    "SELECT count(*) FROM audit_events",
+    "SELECT count(*) FROM outbox",
+    "SELECT count(*) FROM one_time_tokens WHERE used_at IS NULL",
+    "SELECT count(*) FROM linked_accounts WHERE status = 'linked'",
+    "SELECT count(*) FROM linked_accounts WHERE status = 'pending'",
+    "SELECT count(*) FROM clerk_account_access",
+    "SELECT count(*) FROM users WHERE is_enabled AND deleted_at IS NULL",
+    "SELECT count(*) FROM user_sessions WHERE revoked_at IS NULL",
+    "SELECT count(*) FROM security_answers",
+    "SELECT count(*) FROM ticket_events",
+)
+
+
+def footprint(world: World) -> tuple:
+    from sqlalchemy import text
+
+    with world.app.app_context():
+        row = db.session.execute(text("SELECT " + ", ".join(f"({q})" for q in FOOTPRINT))).one()
+        db.session.remove()
+    return tuple(row)
+
+
+def reads_nothing(url, expect, *, check=None, **kwargs):
+    """A ``Case`` for a GET that must not change anything (no audit row, mail, token, session,
+    account or grant appears, is used up or goes away), on top of ``check``. The objects the
+    URL names are made before the snapshot."""
+    from tests.authz.matrix import Case
+
+    def url_then_snapshot(world, obj):
+        path = url(world, obj) if callable(url) else url
+        world._footprint = footprint(world)
+        return path
+
+    def unchanged(world, who, obj, response):
+        after = footprint(world)
+        if after != world._footprint:
+            changed = [query.split("FROM ")[1]
+                       for query, a, b in zip(FOOTPRINT, world._footprint, after) if a != b]
+            return f"a GET changed data: {', '.join(changed)}"
+        return check(world, who, obj, response) if check else None
+
+    kwargs.setdefault("objects", callable(url))
+    return Case(url_then_snapshot, expect, check=unchanged, **kwargs)
