@@ -26,6 +26,7 @@ from portal.authz.permissions import Action
 from portal.extensions import db, limiter
 from portal.types import utcnow
 from portal.web.decorators import public, require
+from portal.web.errors import alert_fragment
 from portal.web.htmx import is_fragment_request, redirect_to, render
 
 
@@ -102,6 +103,14 @@ def new():
     return render("accounts/new.html", block="add_form", form=form)
 
 
+LINK_PROBLEMS = {
+    "expired": "The link has expired (links work for 24 hours). Ask the owner to send a new one.",
+    "used": "The link was already used, replaced by a newer one, or the request was cancelled.",
+    "missing": "The link is incomplete. Open it from the email again.",
+    "unknown": "The link is not valid. Open it from the newest email.",
+}
+
+
 @bp.get("/link/")
 @bp.get("/link/<token>")
 @public
@@ -117,10 +126,12 @@ def link(token: str | None = None):
             request_ = services.inspect_link(token, now=now)
         except tokens.TokenInvalid as invalid:
             problem = invalid.reason
+    status = 200 if problem is None else (404 if problem in ("unknown", "missing") else 410)
+    if problem is not None and is_fragment_request():
+        return alert_fragment(status, "Link not valid", LINK_PROBLEMS.get(problem, LINK_PROBLEMS["unknown"]))
     form = ConfirmLinkForm(token=token or "")
     response = make_response(
-        render("accounts/link.html", form=form, link=request_, problem=problem),
-        200 if problem is None else (404 if problem in ("unknown", "missing") else 410),
+        render("accounts/link.html", form=form, link=request_, problem=problem), status
     )
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Cache-Control"] = "no-store"

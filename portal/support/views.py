@@ -27,6 +27,7 @@ from portal.tickets import services as ticket_services
 from portal.tickets.lifecycle import Refused, TicketType
 from portal.types import utcnow
 from portal.web.decorators import public
+from portal.web.errors import alert_fragment
 from portal.web.htmx import is_fragment_request, redirect_to, render
 
 REPLY_LIMIT = "20 per hour"
@@ -133,8 +134,7 @@ def _refused(side: str, reason: str, *, status: int, ticket=None):
     else:
         title, message = VENDOR_REFUSALS[reason]
     if is_fragment_request():  # an htmx call: a message in the page's alert area, as elsewhere
-        body = render_template("errors/_alert.html", status=status, title=title, message=message)
-        return body, status, {"HX-Retarget": "#page-alerts", "HX-Reswap": "afterbegin"}
+        return alert_fragment(status, title, message)
     return render("support/message.html", t=t, title=title, message=message, side=side, reason=reason,
                   status=status), status
 

@@ -6,7 +6,7 @@ import logging
 
 from flask import Flask, jsonify, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException
 
 from portal.extensions import db
 from portal.web.htmx import is_htmx
@@ -35,6 +35,12 @@ def error_code(status: int) -> str:
     }.get(status, "error")
 
 
+def alert_fragment(status: int, title: str, message: str):
+    """An error for an htmx (fragment) request: an alert swapped into the page's alert area."""
+    body = render_template("errors/_alert.html", status=status, title=title, message=message)
+    return body, status, {"HX-Retarget": "#page-alerts", "HX-Reswap": "afterbegin"}
+
+
 def _respond(status: int, message: str | None = None):
     title, default = MESSAGES.get(status, ("Error", "Something went wrong."))
     message = message or default
@@ -46,8 +52,7 @@ def _respond(status: int, message: str | None = None):
             return "", 401, {"HX-Redirect": login}
         return "", 302, {"Location": login}
     if is_htmx():
-        body = render_template("errors/_alert.html", status=status, title=title, message=message)
-        return body, status, {"HX-Retarget": "#page-alerts", "HX-Reswap": "afterbegin"}
+        return alert_fragment(status, title, message)
     return render_template("errors/error.html", status=status, title=title, message=message), status
 
 

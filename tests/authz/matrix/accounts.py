@@ -17,7 +17,6 @@ from tests.authz.matrix import (
     CLERKS,
     GUESTS,
     LOGIN,
-    PRINCIPALS,
     Case,
     each,
     logged_in,
@@ -159,7 +158,6 @@ ROUTES = {
     },
     # The link in the confirmation mail: a GET only shows what would be linked to whom (the
     # token is reused by every cell, so a GET that used it up would fail the next one).
-    # BUG (htmx variant of the missing cells): see KNOWN_BUGS below.
     "accounts.link": {"GET": reads_nothing(lambda w, o: f"/accounts/link/{_link_token(w, o)}",
                                            public(objs(200, 200, 200, 404)))},
     "accounts.link_answer": {"POST": Case(
@@ -192,15 +190,4 @@ ROUTES = {
                                      check=_did("resent"))},
     "accounts.cancel": {"POST": Case(_fresh("pending_account", "cancel"), _owners(303),
                                      check=_did("cancelled"))},
-}
-
-# Application bugs reported to the lead: the rows above keep the correct expectation; these
-# cells xfail until the bug is fixed (tests/authz/test_matrix.py).
-KNOWN_BUGS = {
-    # The link page answers an unknown token with its own full page (404) even to an htmx
-    # request, instead of the alert fragment every other refusal is (support links do it):
-    # accounts.views.link should answer errors/_alert.html with HX-Retarget for fragment requests.
-    **{("accounts.link", "GET", who, "missing", "htmx"):
-       "an unknown link token answers htmx with a whole page, not the alert fragment"
-       for who in PRINCIPALS},
 }
