@@ -1,0 +1,92 @@
+"""The ticket queue: every visible account's tickets (or one account's), filters in the URL,
+keyset pages, and the inline "change customer email" of a row."""
+from __future__ import annotations
+
+from flask import abort, request, url_for
+
+from portal.authz.permissions import Action
+from portal.authz.scope import current_principal, load_or_404
+from portal.tickets import bp, forms, queries
+from portal.tickets.models import Ticket
+from portal.web.decorators import require
+from portal.web.htmx import is_fragment_request, redirect_to, render
+
+
+@bp.get("/")
+@require(Action.TAB_TICKETS)
+def index():
+    """The cross-account queue; htmx asks for the results block only."""
+    return _queue()
+
+
+@require(Action.TAB_TICKETS)
+def account_queue(nickname: str):
+    """One linked account's queue (registered at /accounts/<nickname>/tickets)."""
+    return _queue(nickname)
+
+
+def _queue(nickname: str | None = None):
+    principal = current_principal()
+    accounts = queries.visible_accounts(principal.account_ids)
+    account = None
+    if nickname is not None:
+        account = queries.account_by_nickname(accounts, nickname)
+        if account is None:
+            abort(404)
+    form, filt = forms.queue_filter(request.args, accounts, fixed_account=account)
+    page = queries.search(principal.account_ids, filt, cursor=request.args.get("after"))
+    endpoint = "tickets.account_queue" if account else "tickets.index"
+    here = {"nickname": account.nickname} if account else {}
+    args = _filter_args()
+    return render(
+        "tickets/index.html",
+        block="results",
+        form=form,
+        filt=filt,
+        page=page,
+        account=account,
+        account_list=accounts,
+        accounts={a.id: a for a in accounts},
+        action_url=url_for(endpoint, **here),
+        next_url=url_for(endpoint, **here, **args, after=page.next_cursor) if page.next_cursor else None,
+        first_url=url_for(endpoint, **here, **args) if page.cursor and not is_fragment_request() else None,
+        queue_url=request.full_path if request.args else request.path,
+        all_statuses_url=url_for(endpoint, **here, **{**args, "status": ["open", "reopened", "closed"]}),
+    )
+
+
+def _filter_args() -> dict[str, list[str]]:
+    """The filters of this request without the page cursor (for the next and first page links)."""
+    kept = {}
+    for key in ("q", "type", "product", "status", "vendor", "sort", "f"):
+        values = [v for v in request.args.getlist(key) if v]
+        if values:
+            kept[key] = values
+    return kept
+
+
+def row_context(ticket: Ticket, **extra) -> dict:
+    """What the ``ticket_row`` block needs when it is rendered alone."""
+    return {"ticket": ticket, "accounts": {ticket.linked_account_id: ticket.linked_account}, **extra}
+
+
+@bp.get("/<int:ticket_id>/row")
+@require(Action.TICKET_VIEW)
+def row(ticket_id: int):
+    """One queue row (the inline email form's Cancel)."""
+    ticket = load_or_404(Ticket, ticket_id, Action.TICKET_VIEW)
+    if not is_fragment_request():
+        return redirect_to(url_for("tickets.show", ticket_id=ticket.id))
+    return render("tickets/index.html", block="ticket_row", **row_context(ticket))
+
+
+@bp.get("/<int:ticket_id>/email")
+@require(Action.TICKET_WORK)
+def email_form(ticket_id: int):
+    """The queue row with its "change customer email" form open (without JavaScript: the
+    ticket page's form)."""
+    ticket = load_or_404(Ticket, ticket_id, Action.TICKET_WORK)
+    if not is_fragment_request():
+        return redirect_to(url_for("tickets.show", ticket_id=ticket.id, _anchor="change-email"))
+    form = forms.ActionForm(formdata=None, version=ticket.version, ctx="row")
+    return render("tickets/index.html", block="ticket_row", **row_context(ticket, edit_form=form))
