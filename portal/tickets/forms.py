@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, Form, HiddenField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -11,10 +12,15 @@ from portal.tickets import queries
 from portal.tickets.lifecycle import Refused, TicketType, check_comment
 from portal.web.validators import EmailAddress
 
-TYPE_CHOICES = [("", "Any type"), ("tech_support", "Tech support"), ("refund", "Refund"), ("cancel", "Cancellation")]
-PRODUCT_CHOICES = [("", "Standard and recurring"), ("standard", "Standard"), ("recurring", "Recurring")]
-STATUS_CHOICES = [("open", "Open"), ("reopened", "Reopened"), ("closed", "Closed")]
-SORT_CHOICES = [("", "Default order")] + list(queries.SORT_LABELS.items())
+def _choices(*pairs) -> list[SelectChoice]:
+    return [SelectChoice(value, text) for value, text in pairs]
+
+
+TYPE_CHOICES = _choices(("", "Any type"), ("tech_support", "Tech support"), ("refund", "Refund"),
+                        ("cancel", "Cancellation"))
+PRODUCT_CHOICES = _choices(("", "Standard and recurring"), ("standard", "Standard"), ("recurring", "Recurring"))
+STATUS_CHOICES = _choices(("open", "Open"), ("reopened", "Reopened"), ("closed", "Closed"))
+SORT_CHOICES = _choices(("", "Default order"), *queries.SORT_LABELS.items())
 
 
 class QueueFilterForm(Form):
@@ -26,7 +32,7 @@ class QueueFilterForm(Form):
     status = SelectMultipleField(
         "Status", choices=STATUS_CHOICES, widget=ListWidget(prefix_label=False), option_widget=CheckboxInput()
     )
-    vendor = SelectField("Vendor", choices=[("", "All accounts")], default="")
+    vendor = SelectField("Vendor", choices=_choices(("", "All accounts")), default="")
     sort = SelectField("Order", choices=SORT_CHOICES, default="")
     f = HiddenField(default="1")  # present when the form itself was sent: no box ticked = any status
 
@@ -35,12 +41,12 @@ def queue_filter(args, accounts, *, fixed_account=None) -> tuple[QueueFilterForm
     """The filter form bound to ``args`` and the :class:`QueueFilter` it means. Values that are
     not on offer are reported on their field and ignored (an unknown vendor matches nothing)."""
     form = QueueFilterForm(args)
-    form.vendor.choices = [("", "All accounts")] + [(a.nickname, a.nickname) for a in accounts]
+    form.vendor.choices = _choices(("", "All accounts"), *((a.nickname, a.nickname) for a in accounts))
     form.validate()
     if "status" not in args and "f" not in args:
         form.status.data = list(queries.DEFAULT_STATUSES)
         form.status.errors = []
-    statuses = tuple(s for s, _ in STATUS_CHOICES if s in (form.status.data or []))
+    statuses = tuple(c.value for c in STATUS_CHOICES if c.value in (form.status.data or []))
     if form.status.errors:
         statuses = queries.DEFAULT_STATUSES
         form.status.data = list(statuses)
@@ -88,7 +94,7 @@ class ActionForm(FlaskForm):
     customer_agreed = BooleanField("The customer agreed to this change")
     to_type = SelectField(
         "New type",
-        choices=[("", "Choose a type…")] + [(t.value, t.value) for t in TicketType],
+        choices=_choices(("", "Choose a type…"), *((t.value, t.value) for t in TicketType)),
         default="",
     )
     new_email = StringField(

@@ -232,28 +232,33 @@ def search_ids(q: str) -> Select | None:
     return parts[0] if len(parts) == 1 else union_all(*parts)
 
 
+KEY_COLUMNS = (Ticket.id, Ticket.linked_account_id, Ticket.status, Ticket.ticket_type, Ticket.product_type,
+               Ticket.next_action_at, Ticket.closed_at)
+
+
 @dataclass(frozen=True)
 class Found:
-    """What a search matched: the ticket ids when there are few, else only the query (broad)."""
+    """What a search matched: the matches' filter and sort columns when there are few (the page
+    is then worked out in Python), else only the query (a broad search)."""
 
     query: Select
-    ids: tuple[int, ...] | None
+    keys: tuple | None
 
     @property
     def broad(self) -> bool:
-        return self.ids is None
+        return self.keys is None
 
 
 def find(q: str) -> Found | None:
     query = search_ids(q)
     if query is None:
         return None
-    ids = tuple(dict.fromkeys(db.session.scalars(select(query.subquery().c[0]).limit(SEARCH_CAP + 1))))
-    return Found(query, ids if len(ids) <= SEARCH_CAP else None)
+    keys = tuple(db.session.execute(select(*KEY_COLUMNS).where(Ticket.id.in_(query)).limit(SEARCH_CAP + 1)))
+    return Found(query, keys if len(keys) <= SEARCH_CAP else None)
 
 
 # ---------------------------------------------------------------------------------------------
-# The query
+# The query (no search, or a broad one)
 
 
 def _scope(account_ids, f: QueueFilter) -> list[int]:
@@ -262,55 +267,44 @@ def _scope(account_ids, f: QueueFilter) -> list[int]:
     return sorted(account_ids)
 
 
-def _conditions(t, ids: list[int], statuses, f: QueueFilter, found, *, plain: bool) -> list:
-    """Scope and filters on the entity ``t``; ``plain=False`` hides them from the planner (a
-    search reads the search indexes instead)."""
-    col = (lambda c: c) if plain else unindexed
-    account = col(t.linked_account_id)
-    status = col(t.status)
-    conds = [account == ids[0] if len(ids) == 1 else account.in_(ids)]
+def _conditions(t, ids: list[int], statuses, f: QueueFilter, found: Found | None) -> list:
+    """Scope and filters on the entity ``t`` (and a broad search's matches)."""
+    conds = [t.linked_account_id == ids[0] if len(ids) == 1 else t.linked_account_id.in_(ids)]
     if set(statuses) != set(ALL_STATUSES):
-        conds.append(status == statuses[0] if len(statuses) == 1 else status.in_(statuses))
+        conds.append(t.status == statuses[0] if len(statuses) == 1 else t.status.in_(statuses))
     if f.ticket_type:
-        conds.append(col(t.ticket_type) == f.ticket_type)
+        conds.append(t.ticket_type == f.ticket_type)
     if f.product:
-        conds.append(col(t.product_type) == f.product)
+        conds.append(t.product_type == f.product)
     if found is not None:
-        conds.append(t.id.in_(found.ids) if found.ids is not None else t.id.in_(found.query))
+        conds.append(t.id.in_(found.query))
     return conds
 
 
-def _segment_where(t, segment: Segment, *, plain: bool) -> list:
-    col = (lambda c: c) if plain else unindexed
+def _segment_where(t, segment: Segment):
     if segment.name == "timed":
-        return [col(t.next_action_at).is_not(None)]
+        return t.next_action_at.is_not(None)
     if segment.name == "untimed":
-        return [col(t.next_action_at).is_(None)]
-    return [col(t.closed_at).is_not(None)]
+        return t.next_action_at.is_(None)
+    return t.closed_at.is_not(None)
 
 
-def _after(t, segment: Segment, values: tuple, *, plain: bool):
-    col = (lambda c: c) if plain else unindexed
-    cols = [col(getattr(t, k)) for k in segment.key]
+def _after(t, segment: Segment, values: tuple):
+    cols = [getattr(t, k) for k in segment.key]
     if len(cols) == 1:
         return cols[0] < values[0] if segment.descending else cols[0] > values[0]
     right = tuple_(*(literal(v, type_=c.type) for c, v in zip(cols, values)))
     return tuple_(*cols) < right if segment.descending else tuple_(*cols) > right
 
 
-def _order(t, segment: Segment, *, plain: bool):
-    col = (lambda c: c) if plain else unindexed
-    return [col(getattr(t, k)).desc() if segment.descending else col(getattr(t, k)) for k in segment.key]
-
-
 def _count(ids, statuses, f: QueueFilter, found: Found | None) -> tuple[int, bool]:
     """How many tickets match (counting stops after ``COUNT_CAP``)."""
-    if not ids or not statuses or (found is not None and found.ids == ()):
+    if not ids or not statuses:
         return 0, False
-    if found is not None and found.broad:
+    if found is not None:  # a broad search: more than SEARCH_CAP, no exact count
         return SEARCH_CAP, True
-    t = Ticket if found is not None else tickets_by("ix_tickets_filters")
-    inner = select(t.id).where(*_conditions(t, ids, statuses, f, found, plain=found is None))
+    t = tickets_by("ix_tickets_filters")
+    inner = select(t.id).where(*_conditions(t, ids, statuses, f, None))
     total = db.session.scalar(select(func.count()).select_from(inner.limit(COUNT_CAP + 1).subquery())) or 0
     return min(total, COUNT_CAP), total > COUNT_CAP
 
@@ -318,25 +312,15 @@ def _count(ids, statuses, f: QueueFilter, found: Found | None) -> tuple[int, boo
 def _segment_rows(ids, statuses, f, found: Found | None, segment: Segment, matches: int, after,
                   want: int) -> list[Ticket]:
     """Up to ``want`` tickets of one segment, in its order, after ``after`` (sort values)."""
-    plain = found is None or found.broad
-    if plain:
-        t = tickets_by(segment.dense_index if matches >= DENSE else segment.sparse_index)
-    else:
-        t = _search_alias(segment.name)  # few matches: read them by id and sort them
-    inner = select(t.id).where(
-        *_conditions(t, ids, statuses, f, found, plain=plain), *_segment_where(t, segment, plain=plain)
-    )
+    t = tickets_by(segment.dense_index if matches >= DENSE else segment.sparse_index)
+    inner = select(t.id).where(*_conditions(t, ids, statuses, f, found), _segment_where(t, segment))
     if after is not None:
-        inner = inner.where(_after(t, segment, after, plain=plain))
-    inner = inner.order_by(*_order(t, segment, plain=plain)).limit(want)
+        inner = inner.where(_after(t, segment, after))
+    order = [getattr(t, k).desc() if segment.descending else getattr(t, k) for k in segment.key]
+    inner = inner.order_by(*order).limit(want)
     rows = list(db.session.scalars(select(Ticket).where(Ticket.id.in_(inner))))
     rows.sort(key=lambda r: tuple(getattr(r, k) for k in segment.key), reverse=segment.descending)
     return rows
-
-
-@lru_cache(maxsize=None)
-def _search_alias(name: str):
-    return aliased(Ticket, name=f"s_{name}")
 
 
 def search(account_ids, f: QueueFilter, *, cursor: str | None = None, limit: int | None = None) -> Page:
@@ -345,6 +329,8 @@ def search(account_ids, f: QueueFilter, *, cursor: str | None = None, limit: int
     limit = limit or PAGE_SIZE
     ids = _scope(account_ids, f)
     found = find(f.q) if ids else None
+    if found is not None and not found.broad:
+        return _search_page(found.keys, ids, f, cursor, limit)
     open_statuses = tuple(s for s in f.statuses if s in OPEN_STATUSES)
     closed_statuses = tuple(s for s in f.statuses if s == Status.CLOSED.value)
     counts = {
@@ -381,12 +367,51 @@ def search(account_ids, f: QueueFilter, *, cursor: str | None = None, limit: int
                     break
             break
     total = counts[True][0] + counts[False][0]
-    page = Page(rows, next_cursor, min(total, COUNT_CAP), counts[True][1] or counts[False][1] or total > COUNT_CAP,
-                cursor=cursor)
-    page.broad = found is not None and found.broad
-    if found is not None and not found.broad and found.ids and set(f.statuses) != set(ALL_STATUSES):
-        others = tuple(s for s in ALL_STATUSES if s not in f.statuses)
-        page.other_status_matches, _ = _count(ids, others, f, found)
+    capped = counts[True][1] or counts[False][1] or total > COUNT_CAP
+    page = Page(rows, next_cursor, min(total, COUNT_CAP), capped, cursor=cursor)
+    page.broad = found is not None
+    return page
+
+
+def _search_page(keys, ids: list[int], f: QueueFilter, cursor: str | None, limit: int) -> Page:
+    """A page of a search that matched few tickets: filter, count and order their keys here
+    (the same segments and cursors as the SQL path), then load the page's tickets."""
+    scope = set(ids)
+    matching = [
+        k for k in keys
+        if k.linked_account_id in scope
+        and (not f.ticket_type or k.ticket_type == f.ticket_type)
+        and (not f.product or k.product_type == f.product)
+    ]
+    shown = [k for k in matching if k.status in f.statuses]
+    closed = Status.CLOSED.value
+    members = {
+        "timed": [k for k in shown if k.status != closed and k.next_action_at is not None],
+        "untimed": [k for k in shown if k.status != closed and k.next_action_at is None],
+        "closed": [k for k in shown if k.status == closed and k.closed_at is not None],
+    }
+    order = SORTS[f.effective_sort]
+    start, values = decode_cursor(cursor, order)
+    listed: list[tuple[int, object]] = []
+    for position in range(start, len(order)):
+        segment = SEGMENTS[order[position]]
+        key = lambda k, s=segment: tuple(getattr(k, c) for c in s.key)  # noqa: E731
+        part = sorted(members[segment.name], key=key, reverse=segment.descending)
+        if position == start and values is not None:
+            part = [k for k in part if (key(k) < values if segment.descending else key(k) > values)]
+        listed += [(position, k) for k in part]
+        if len(listed) > limit:
+            break
+    page_keys = listed[:limit]
+    next_cursor = None
+    if len(listed) > limit:
+        position, last = page_keys[-1]
+        next_cursor = encode_cursor(position, SEGMENTS[order[position]], last)
+    wanted = [k.id for _, k in page_keys]
+    loaded = {t.id: t for t in db.session.scalars(select(Ticket).where(Ticket.id.in_(wanted)))} if wanted else {}
+    page = Page([loaded[i] for i in wanted if i in loaded], next_cursor, len(shown), False, cursor=cursor)
+    if set(f.statuses) != set(ALL_STATUSES):
+        page.other_status_matches = len(matching) - len(shown)
     return page
 
 
@@ -471,15 +496,16 @@ def sale_status(rows: list[Transaction]) -> str:
 
 def order_summary(ticket: Ticket) -> OrderSummary:
     sale = ticket.transaction
-    rows = list(
+    # Sorted here: an ORDER BY on the time would tempt SQLite into walking every transaction of
+    # the account in time order instead of reading the order's few rows.
+    rows = sorted(
         db.session.scalars(
-            select(Transaction)
-            .where(
+            select(Transaction).where(
                 Transaction.linked_account_id == ticket.linked_account_id,
                 Transaction.sale_receipt == ticket.receipt,
             )
-            .order_by(Transaction.occurred_at, Transaction.id)
-        )
+        ),
+        key=lambda t: (t.occurred_at, t.id),
     )
     subscription = None
     if sale.subscription_id is not None:
@@ -508,20 +534,22 @@ def history(ticket: Ticket) -> list[TicketEvent]:
     )
 
 
-def visible_accounts(account_ids) -> list[LinkedAccount]:
-    """The linked accounts behind ``account_ids``, by nickname (for the vendor filter and swatches)."""
+def visible_accounts(account_ids) -> list:
+    """The linked accounts behind ``account_ids``, by nickname: what the queue needs of them (the
+    vendor filter, swatches, zones), not whole rows."""
     if not account_ids:
         return []
     return list(
-        db.session.scalars(
-            select(LinkedAccount)
+        db.session.execute(
+            select(LinkedAccount.id, LinkedAccount.nickname, LinkedAccount.colour, LinkedAccount.timezone,
+                   LinkedAccount.status, LinkedAccount.source)
             .where(LinkedAccount.id.in_(sorted(account_ids)))
             .order_by(LinkedAccount.nickname, LinkedAccount.id)
         )
     )
 
 
-def account_by_nickname(accounts: list[LinkedAccount], nickname: str) -> LinkedAccount | None:
+def account_by_nickname(accounts: list, nickname: str):
     """One of ``accounts`` by nickname (case-insensitive); a linked one before a removed one."""
     wanted = (nickname or "").strip().lower()
     matches = [a for a in accounts if a.nickname.lower() == wanted]

@@ -17,7 +17,7 @@ from portal.tickets import bp, queries, services
 from portal.tickets.forms import ActionForm
 from portal.tickets.lifecycle import Refused
 from portal.tickets.models import Ticket
-from portal.tickets.views.queue import row_context
+from portal.tickets.views.queue import present, row_context, row_links, viewer_tz
 from portal.types import utcnow
 from portal.web.decorators import require
 from portal.web.templating import label
@@ -60,6 +60,8 @@ def _page(ticket: Ticket, form: ActionForm, *, status: int = 200, notice: str | 
         notice=notice,
         conflict=conflict,
         problem=problem,
+        viewer_tz=viewer_tz(),
+        row=present(ticket, ticket.linked_account, row_links()),
     )
     return body, status
 
