@@ -1,4 +1,5 @@
 """Tickets tab: the cross-account queue and working a ticket."""
+
 from flask import Blueprint, Flask
 
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")

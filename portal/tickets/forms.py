@@ -1,9 +1,18 @@
 """Forms of the Tickets tab: the queue's filters (GET, in the URL) and the one action form every
 ticket action posts (comment, version, and the fields some actions add)."""
+
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, Form, HiddenField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    Form,
+    HiddenField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -12,13 +21,20 @@ from portal.tickets import queries
 from portal.tickets.lifecycle import Refused, TicketType, check_comment
 from portal.web.validators import EmailAddress
 
+
 def _choices(*pairs) -> list[SelectChoice]:
     return [SelectChoice(value, text) for value, text in pairs]
 
 
-TYPE_CHOICES = _choices(("", "Any type"), ("tech_support", "Tech support"), ("refund", "Refund"),
-                        ("cancel", "Cancellation"))
-PRODUCT_CHOICES = _choices(("", "Standard and recurring"), ("standard", "Standard"), ("recurring", "Recurring"))
+TYPE_CHOICES = _choices(
+    ("", "Any type"),
+    ("tech_support", "Tech support"),
+    ("refund", "Refund"),
+    ("cancel", "Cancellation"),
+)
+PRODUCT_CHOICES = _choices(
+    ("", "Standard and recurring"), ("standard", "Standard"), ("recurring", "Recurring")
+)
 STATUS_CHOICES = _choices(("open", "Open"), ("reopened", "Reopened"), ("closed", "Closed"))
 SORT_CHOICES = _choices(("", "Default order"), *queries.SORT_LABELS.items())
 
@@ -30,18 +46,27 @@ class QueueFilterForm(Form):
     type = SelectField("Ticket type", choices=TYPE_CHOICES, default="")
     product = SelectField("Product type", choices=PRODUCT_CHOICES, default="")
     status = SelectMultipleField(
-        "Status", choices=STATUS_CHOICES, widget=ListWidget(prefix_label=False), option_widget=CheckboxInput()
+        "Status",
+        choices=STATUS_CHOICES,
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
     )
     vendor = SelectField("Vendor", choices=_choices(("", "All accounts")), default="")
     sort = SelectField("Order", choices=SORT_CHOICES, default="")
-    f = HiddenField(default="1")  # present when the form itself was sent: no box ticked = any status
+    f = HiddenField(
+        default="1"
+    )  # present when the form itself was sent: no box ticked = any status
 
 
-def queue_filter(args, accounts, *, fixed_account=None) -> tuple[QueueFilterForm, queries.QueueFilter]:
+def queue_filter(
+    args, accounts, *, fixed_account=None
+) -> tuple[QueueFilterForm, queries.QueueFilter]:
     """The filter form bound to ``args`` and the :class:`QueueFilter` it means. Values that are
     not on offer are reported on their field and ignored (an unknown vendor matches nothing)."""
     form = QueueFilterForm(args)
-    form.vendor.choices = _choices(("", "All accounts"), *((a.nickname, a.nickname) for a in accounts))
+    form.vendor.choices = _choices(
+        ("", "All accounts"), *((a.nickname, a.nickname) for a in accounts)
+    )
     form.validate()
     if "status" not in args and "f" not in args:
         form.status.data = list(queries.DEFAULT_STATUSES)

@@ -4,6 +4,7 @@ A queue page shows 50 rows of a dozen formatted fields; doing the formatting (la
 classes, time left, times in two zones) here instead of in nested template macros makes a page
 several times cheaper to render. The ticket page uses the same values, so the two never differ.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,14 +12,22 @@ from datetime import datetime
 
 from portal.web.templating import iso, label, local, money, time_left
 
-STATUS_CLASS = {"open": "text-bg-primary", "reopened": "text-bg-info", "closed": "text-bg-secondary"}
+STATUS_CLASS = {
+    "open": "text-bg-primary",
+    "reopened": "text-bg-info",
+    "closed": "text-bg-secondary",
+}
 REFUND_CLASS = {
     "requested": "text-warning-emphasis bg-warning-subtle border border-warning-subtle",
     "processing": "text-danger-emphasis bg-danger-subtle border border-danger-subtle",
     "finalized": "text-success-emphasis bg-success-subtle border border-success-subtle",
     "withdrawn": "text-body-secondary bg-body-tertiary border",
 }
-TYPE_ICON = {"tech_support": "bi-tools", "refund": "bi-arrow-counterclockwise", "cancel": "bi-x-octagon"}
+TYPE_ICON = {
+    "tech_support": "bi-tools",
+    "refund": "bi-arrow-counterclockwise",
+    "cancel": "bi-x-octagon",
+}
 SOURCE_SHORT = {"phone": "Phone"}
 LONG_FORMAT = "%a %d %b %Y, %H:%M %Z"
 
@@ -27,8 +36,12 @@ def next_action_label(ticket, short: bool = False) -> str:
     """What the ticket's timer will do: "Refund is processed", "Inactivity warning" …"""
     what = "Refund" if ticket.ticket_type == "refund" else "Cancellation"
     if short:
-        return {"process": f"{what.lower()} runs", "settle": "completes", "warn": "warning",
-                "close": "auto-close"}.get(ticket.next_action, label(ticket.next_action))
+        return {
+            "process": f"{what.lower()} runs",
+            "settle": "completes",
+            "warn": "warning",
+            "close": "auto-close",
+        }.get(ticket.next_action, label(ticket.next_action))
     return {
         "process": f"{what} is processed",
         "settle": f"{what} completes, ticket closes",
@@ -56,18 +69,42 @@ def expiration(ticket, account, *, now: datetime, viewer_tz: str) -> Expiration:
     if ticket.status != "closed" and ticket.next_action_at is not None:
         at = ticket.next_action_at
         left = (at - now).total_seconds()
-        urgency = "overdue" if left <= 0 else "urgent" if left < 4 * 3600 else "soon" if left < 86400 else "later"
+        urgency = (
+            "overdue"
+            if left <= 0
+            else "urgent"
+            if left < 4 * 3600
+            else "soon"
+            if left < 86400
+            else "later"
+        )
         long_label = next_action_label(ticket)
         title = f"{long_label}: {local(at, account.timezone, LONG_FORMAT)} (account time)"
         if account.timezone != viewer_tz:
             title += f" · {local(at, viewer_tz, '%a %d %b, %H:%M %Z')} (your time)"
-        return Expiration(time_left(at, now), urgency, at, iso(at), 0 < left < 86400, title,
-                          long_label, next_action_label(ticket, short=True))
+        return Expiration(
+            time_left(at, now),
+            urgency,
+            at,
+            iso(at),
+            0 < left < 86400,
+            title,
+            long_label,
+            next_action_label(ticket, short=True),
+        )
     if ticket.status == "closed":
-        closed = f"Closed {local(ticket.closed_at, account.timezone, LONG_FORMAT)}" if ticket.closed_at else "Closed"
+        closed = (
+            f"Closed {local(ticket.closed_at, account.timezone, LONG_FORMAT)}"
+            if ticket.closed_at
+            else "Closed"
+        )
         return Expiration("—", "none", title=closed)
     if ticket.return_status:
-        return Expiration("Held for return", "none", title="The refund waits for the returned goods, not for a timer")
+        return Expiration(
+            "Held for return",
+            "none",
+            title="The refund waits for the returned goods, not for a timer",
+        )
     if account.source == "clickbank":
         return Expiration("At ClickBank", "none", title="ClickBank runs this account's timers")
     return Expiration("—", "none")
@@ -105,7 +142,9 @@ class Row:
     may_work: bool
 
 
-def row(ticket, account, *, now: datetime, viewer_tz: str, url: str, may_see_order: bool, may_work: bool) -> Row:
+def row(
+    ticket, account, *, now: datetime, viewer_tz: str, url: str, may_see_order: bool, may_work: bool
+) -> Row:
     refund = ticket.refund_state
     what = "Refund" if ticket.ticket_type == "refund" else "Cancellation"
     return Row(

@@ -18,12 +18,13 @@ collects them through the filter index and sorts them. A search starts from the 
 and ticket-number indexes. On SQLite the choice is pinned with ``INDEXED BY`` (the planner has no
 statistics to go on); PostgreSQL plans with its own statistics.
 """
+
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 
 from sqlalchemy import Select, and_, false, func, literal, or_, select, tuple_, union_all
 from sqlalchemy.ext.compiler import compiles
@@ -49,7 +50,7 @@ PRODUCT_TYPES = ("standard", "recurring")
 MAX_QUERY = 254
 MIN_PREFIX = 3  # shorter search terms match exactly only
 SEARCH_CAP = 2_000  # a search matching more is "broad": shown without an exact count
-MAX_TICKET_NUMBER = 2**63 - 1
+MAX_TICKET_NUMBER = 2**31 - 1  # ticket numbers are INTEGER columns (PostgreSQL: 32 bits)
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -124,9 +125,13 @@ class Segment:
 
 
 SEGMENTS = {
-    "timed": Segment("timed", ("next_action_at", "id"), False, True, "ix_tickets_timed", "ix_tickets_filters"),
+    "timed": Segment(
+        "timed", ("next_action_at", "id"), False, True, "ix_tickets_timed", "ix_tickets_filters"
+    ),
     "untimed": Segment("untimed", ("id",), True, True, "ix_tickets_queue", "ix_tickets_queue"),
-    "closed": Segment("closed", ("closed_at", "id"), True, False, "ix_tickets_closed", "ix_tickets_filters"),
+    "closed": Segment(
+        "closed", ("closed_at", "id"), True, False, "ix_tickets_closed", "ix_tickets_filters"
+    ),
 }
 SORTS: dict[str, tuple[str, ...]] = {
     "expiration": ("timed", "untimed", "closed"),
@@ -232,8 +237,15 @@ def search_ids(q: str) -> Select | None:
     return parts[0] if len(parts) == 1 else union_all(*parts)
 
 
-KEY_COLUMNS = (Ticket.id, Ticket.linked_account_id, Ticket.status, Ticket.ticket_type, Ticket.product_type,
-               Ticket.next_action_at, Ticket.closed_at)
+KEY_COLUMNS = (
+    Ticket.id,
+    Ticket.linked_account_id,
+    Ticket.status,
+    Ticket.ticket_type,
+    Ticket.product_type,
+    Ticket.next_action_at,
+    Ticket.closed_at,
+)
 
 
 @dataclass(frozen=True)
@@ -253,7 +265,9 @@ def find(q: str) -> Found | None:
     query = search_ids(q)
     if query is None:
         return None
-    keys = tuple(db.session.execute(select(*KEY_COLUMNS).where(Ticket.id.in_(query)).limit(SEARCH_CAP + 1)))
+    keys = tuple(
+        db.session.execute(select(*KEY_COLUMNS).where(Ticket.id.in_(query)).limit(SEARCH_CAP + 1))
+    )
     return Found(query, keys if len(keys) <= SEARCH_CAP else None)
 
 
@@ -293,7 +307,7 @@ def _after(t, segment: Segment, values: tuple):
     cols = [getattr(t, k) for k in segment.key]
     if len(cols) == 1:
         return cols[0] < values[0] if segment.descending else cols[0] > values[0]
-    right = tuple_(*(literal(v, type_=c.type) for c, v in zip(cols, values)))
+    right = tuple_(*(literal(v, type_=c.type) for c, v in zip(cols, values, strict=True)))
     return tuple_(*cols) < right if segment.descending else tuple_(*cols) > right
 
 
@@ -305,12 +319,16 @@ def _count(ids, statuses, f: QueueFilter, found: Found | None) -> tuple[int, boo
         return SEARCH_CAP, True
     t = tickets_by("ix_tickets_filters")
     inner = select(t.id).where(*_conditions(t, ids, statuses, f, None))
-    total = db.session.scalar(select(func.count()).select_from(inner.limit(COUNT_CAP + 1).subquery())) or 0
+    total = (
+        db.session.scalar(select(func.count()).select_from(inner.limit(COUNT_CAP + 1).subquery()))
+        or 0
+    )
     return min(total, COUNT_CAP), total > COUNT_CAP
 
 
-def _segment_rows(ids, statuses, f, found: Found | None, segment: Segment, matches: int, after,
-                  want: int) -> list[Ticket]:
+def _segment_rows(
+    ids, statuses, f, found: Found | None, segment: Segment, matches: int, after, want: int
+) -> list[Ticket]:
     """Up to ``want`` tickets of one segment, in its order, after ``after`` (sort values)."""
     t = tickets_by(segment.dense_index if matches >= DENSE else segment.sparse_index)
     inner = select(t.id).where(*_conditions(t, ids, statuses, f, found), _segment_where(t, segment))
@@ -323,7 +341,9 @@ def _segment_rows(ids, statuses, f, found: Found | None, segment: Segment, match
     return rows
 
 
-def search(account_ids, f: QueueFilter, *, cursor: str | None = None, limit: int | None = None) -> Page:
+def search(
+    account_ids, f: QueueFilter, *, cursor: str | None = None, limit: int | None = None
+) -> Page:
     """One page of the queue after ``cursor``, the (capped) number of matches, and for a search
     how many tickets with the other statuses also match."""
     limit = limit or PAGE_SIZE
@@ -348,8 +368,16 @@ def search(account_ids, f: QueueFilter, *, cursor: str | None = None, limit: int
             continue
         statuses = open_statuses if segment.open_side else closed_statuses
         after = values if position == start else None
-        got = _segment_rows(ids, statuses, f, found, segment, COUNT_CAP if capped else matches,
-                            after, limit + 1 - len(rows))
+        got = _segment_rows(
+            ids,
+            statuses,
+            f,
+            found,
+            segment,
+            COUNT_CAP if capped else matches,
+            after,
+            limit + 1 - len(rows),
+        )
         if len(rows) + len(got) > limit:
             rows.extend(got[: limit - len(rows)])
             next_cursor = encode_cursor(position, segment, rows[-1])
@@ -357,11 +385,17 @@ def search(account_ids, f: QueueFilter, *, cursor: str | None = None, limit: int
         rows.extend(got)
         if len(rows) == limit:
             # Exactly full: only a look at the segments still to come tells whether there is more.
-            for name in order[position + 1:]:
+            for name in order[position + 1 :]:
                 later = SEGMENTS[name]
                 if counts[later.open_side][0] and _segment_rows(
-                    ids, open_statuses if later.open_side else closed_statuses, f, found, later,
-                    counts[later.open_side][0], None, 1,
+                    ids,
+                    open_statuses if later.open_side else closed_statuses,
+                    f,
+                    found,
+                    later,
+                    counts[later.open_side][0],
+                    None,
+                    1,
                 ):
                     next_cursor = encode_cursor(position, segment, rows[-1])
                     break
@@ -378,7 +412,8 @@ def _search_page(keys, ids: list[int], f: QueueFilter, cursor: str | None, limit
     (the same segments and cursors as the SQL path), then load the page's tickets."""
     scope = set(ids)
     matching = [
-        k for k in keys
+        k
+        for k in keys
         if k.linked_account_id in scope
         and (not f.ticket_type or k.ticket_type == f.ticket_type)
         and (not f.product or k.product_type == f.product)
@@ -408,8 +443,14 @@ def _search_page(keys, ids: list[int], f: QueueFilter, cursor: str | None, limit
         position, last = page_keys[-1]
         next_cursor = encode_cursor(position, SEGMENTS[order[position]], last)
     wanted = [k.id for _, k in page_keys]
-    loaded = {t.id: t for t in db.session.scalars(select(Ticket).where(Ticket.id.in_(wanted)))} if wanted else {}
-    page = Page([loaded[i] for i in wanted if i in loaded], next_cursor, len(shown), False, cursor=cursor)
+    loaded = (
+        {t.id: t for t in db.session.scalars(select(Ticket).where(Ticket.id.in_(wanted)))}
+        if wanted
+        else {}
+    )
+    page = Page(
+        [loaded[i] for i in wanted if i in loaded], next_cursor, len(shown), False, cursor=cursor
+    )
     if set(f.statuses) != set(ALL_STATUSES):
         page.other_status_matches = len(matching) - len(shown)
     return page
@@ -456,7 +497,7 @@ def decode_cursor(cursor: str | None, order: tuple[str, ...]) -> tuple[int, tupl
         values = tuple(_decode_value(p) for p in parts[1:])
     except (ValueError, OverflowError):
         return 0, None
-    for key, value in zip(segment.key, values):
+    for key, value in zip(segment.key, values, strict=True):
         if (key != "id") != isinstance(value, datetime):
             return 0, None
     return position, values
@@ -541,8 +582,14 @@ def visible_accounts(account_ids) -> list:
         return []
     return list(
         db.session.execute(
-            select(LinkedAccount.id, LinkedAccount.nickname, LinkedAccount.colour, LinkedAccount.timezone,
-                   LinkedAccount.status, LinkedAccount.source)
+            select(
+                LinkedAccount.id,
+                LinkedAccount.nickname,
+                LinkedAccount.colour,
+                LinkedAccount.timezone,
+                LinkedAccount.status,
+                LinkedAccount.source,
+            )
             .where(LinkedAccount.id.in_(sorted(account_ids)))
             .order_by(LinkedAccount.nickname, LinkedAccount.id)
         )

@@ -1,5 +1,6 @@
 """The Tickets tab in a real browser: filter the queue, open a ticket, comment, change its type and
 close it; and the keyboard (/ j k Enter c) with Back restoring the filtered queue."""
+
 from __future__ import annotations
 
 import re
@@ -51,7 +52,9 @@ def test_filter_open_comment_change_type_and_close(page, log_in, portal_url, sho
     page.fill("#comment", "Here is a fresh download link for you.")
     page.locator("[data-testid=action-comment]").click()
     expect(page.locator("[data-testid=notice]")).to_contain_text("Comment added.")
-    expect(page.locator("[data-testid=history]")).to_contain_text("Here is a fresh download link for you.")
+    expect(page.locator("[data-testid=history]")).to_contain_text(
+        "Here is a fresh download link for you."
+    )
     expect(page.locator("#comment")).to_have_value("")
 
     # Change the type (to the first type offered: a refund, or a cancellation on a subscription).

@@ -1,5 +1,6 @@
 """Fixtures for the Tickets tab: a small help desk whose tickets are dated from the real clock (the
 views use ``utcnow()``), and a query counter."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,13 +41,37 @@ def ticket_for(make, desk):
     """``ticket_for(account, "refund", recurring=True, email=..., sale_days=10, hours=2)``: a sale
     ``sale_days`` ago and a customer's ticket on it opened ``hours`` ago."""
 
-    def _open(account, ticket_type="tech_support", *, recurring=False, email=None, sale_days=10,
-              hours=2.0, receipt=None, amount_cents=4700, locale="en", by=None):
-        sale = make.sale(account, at=desk.ago(days=sale_days), recurring=recurring, email=email,
-                         receipt=receipt, amount_cents=amount_cents, locale=locale)
+    def _open(
+        account,
+        ticket_type="tech_support",
+        *,
+        recurring=False,
+        email=None,
+        sale_days=10,
+        hours=2.0,
+        receipt=None,
+        amount_cents=4700,
+        locale="en",
+        by=None,
+    ):
+        sale = make.sale(
+            account,
+            at=desk.ago(days=sale_days),
+            recurring=recurring,
+            email=email,
+            receipt=receipt,
+            amount_cents=amount_cents,
+            locale=locale,
+        )
         actor = by or services.Actor.customer(sale)
-        return services.open_ticket(actor, sale, ticket_type, comment="Please help me with my order.",
-                                    now=desk.ago(hours=hours), locale=locale)
+        return services.open_ticket(
+            actor,
+            sale,
+            ticket_type,
+            comment="Please help me with my order.",
+            now=desk.ago(hours=hours),
+            locale=locale,
+        )
 
     return _open
 

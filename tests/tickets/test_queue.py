@@ -1,5 +1,6 @@
 """The ticket queue (/tickets/ and /accounts/<nickname>/tickets): scope, each filter, search,
 order, keyset pages, the count, full page vs htmx fragment, and a fixed number of queries."""
+
 from __future__ import annotations
 
 import re
@@ -29,7 +30,9 @@ def queue(client, url="/tickets/", **kw):
 # --- scope -----------------------------------------------------------------------------------
 
 
-def test_owner_sees_every_accounts_open_tickets_and_not_the_closed_ones(client, login, desk, ticket_for):
+def test_owner_sees_every_accounts_open_tickets_and_not_the_closed_ones(
+    client, login, desk, ticket_for
+):
     """The queue spans all linked accounts; closed tickets stay out unless asked for."""
     a = ticket_for(desk.keto)
     b = ticket_for(desk.mind)
@@ -55,7 +58,9 @@ def test_another_master_accounts_tickets_never_show(client, login, make, desk, t
     ticket_for(theirs, email="same@example.com")
     ours = ticket_for(desk.keto, email="same@example.com")
     login(desk.owner)
-    assert numbers(queue(client, "/tickets/?q=same@example.com&status=open&status=reopened&status=closed")) == [ours.id]
+    assert numbers(
+        queue(client, "/tickets/?q=same@example.com&status=open&status=reopened&status=closed")
+    ) == [ours.id]
 
 
 def test_queue_needs_the_orders_tickets_permission(client, login, make, desk):
@@ -90,21 +95,27 @@ def mixed(desk, ticket_for):
     return t
 
 
-@pytest.mark.parametrize("query, expected", [
-    ("type=tech_support", {"tech", "tech_recurring", "reopened"}),
-    ("type=refund", {"refund"}),
-    ("type=cancel", {"cancel"}),
-    ("product=recurring", {"cancel", "tech_recurring"}),
-    ("product=standard", {"tech", "refund", "reopened"}),
-    ("product=", {"tech", "refund", "cancel", "tech_recurring", "reopened"}),
-    ("status=reopened", {"reopened"}),
-    ("status=closed", {"closed"}),
-    ("status=open&status=closed", {"tech", "refund", "cancel", "tech_recurring", "closed"}),
-    ("f=1", {"tech", "refund", "cancel", "tech_recurring", "closed", "reopened"}),  # none ticked
-    ("vendor=mindshift", {"cancel", "tech_recurring"}),
-    ("vendor=ketovital&type=tech_support", {"tech", "reopened"}),
-    ("type=tech_support&product=recurring&vendor=mindshift&status=open", {"tech_recurring"}),
-])
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("type=tech_support", {"tech", "tech_recurring", "reopened"}),
+        ("type=refund", {"refund"}),
+        ("type=cancel", {"cancel"}),
+        ("product=recurring", {"cancel", "tech_recurring"}),
+        ("product=standard", {"tech", "refund", "reopened"}),
+        ("product=", {"tech", "refund", "cancel", "tech_recurring", "reopened"}),
+        ("status=reopened", {"reopened"}),
+        ("status=closed", {"closed"}),
+        ("status=open&status=closed", {"tech", "refund", "cancel", "tech_recurring", "closed"}),
+        (
+            "f=1",
+            {"tech", "refund", "cancel", "tech_recurring", "closed", "reopened"},
+        ),  # none ticked
+        ("vendor=mindshift", {"cancel", "tech_recurring"}),
+        ("vendor=ketovital&type=tech_support", {"tech", "reopened"}),
+        ("type=tech_support&product=recurring&vendor=mindshift&status=open", {"tech_recurring"}),
+    ],
+)
 def test_each_filter(client, login, desk, mixed, query, expected):
     login(desk.owner)
     html = queue(client, "/tickets/?" + query)
@@ -133,7 +144,10 @@ def test_unknown_or_ungranted_vendor_matches_nothing_and_says_so(client, login, 
 
 def test_bad_filter_values_fall_back_instead_of_failing(client, login, desk, mixed):
     login(desk.owner)
-    html = queue(client, "/tickets/?type=bogus&product=%00&status=weird&sort=drop&after=junk.1.2&q=" + "x" * 600)
+    html = queue(
+        client,
+        "/tickets/?type=bogus&product=%00&status=weird&sort=drop&after=junk.1.2&q=" + "x" * 600,
+    )
     assert "<html" in html  # a page, not an error
     html = queue(client, "/tickets/?type=bogus&status=weird&after=0.t99999999999999999999.5")
     assert set(numbers(html)) >= {mixed["tech"].id, mixed["refund"].id}
@@ -151,18 +165,21 @@ def findable(desk, ticket_for):
     }
 
 
-@pytest.mark.parametrize("q, expected", [
-    ("ann.smith@example.com", {"ann"}),  # exact email
-    ("ANN.Smith@Example.com", {"ann"}),  # case-insensitive
-    ("  ann.smith@example.com ", {"ann"}),  # spaces around
-    ("ann", {"ann", "anna"}),  # email prefix
-    ("anna.", {"anna"}),
-    ("ABCD1234", {"ann"}),  # exact receipt
-    ("abcd1234", {"ann"}),  # receipts are upper case; the search is not fussy
-    ("ABX", {"anna"}),  # receipt prefix
-    ("zz", set()),  # under 3 characters: exact only
-    ("nobody@example.com", set()),
-])
+@pytest.mark.parametrize(
+    "q, expected",
+    [
+        ("ann.smith@example.com", {"ann"}),  # exact email
+        ("ANN.Smith@Example.com", {"ann"}),  # case-insensitive
+        ("  ann.smith@example.com ", {"ann"}),  # spaces around
+        ("ann", {"ann", "anna"}),  # email prefix
+        ("anna.", {"anna"}),
+        ("ABCD1234", {"ann"}),  # exact receipt
+        ("abcd1234", {"ann"}),  # receipts are upper case; the search is not fussy
+        ("ABX", {"anna"}),  # receipt prefix
+        ("zz", set()),  # under 3 characters: exact only
+        ("nobody@example.com", set()),
+    ],
+)
 def test_search_by_email_or_receipt(client, login, desk, findable, q, expected):
     login(desk.owner)
     html = queue(client, "/tickets/", query_string={"q": q})
@@ -196,7 +213,9 @@ def test_search_says_when_tickets_with_other_statuses_match(client, login, desk,
     assert set(numbers(queue(client, every.replace("&amp;", "&")))) == {shown.id, hidden.id}
 
 
-def test_a_broad_search_is_answered_without_an_exact_count(client, login, desk, ticket_for, monkeypatch):
+def test_a_broad_search_is_answered_without_an_exact_count(
+    client, login, desk, ticket_for, monkeypatch
+):
     monkeypatch.setattr(queries, "SEARCH_CAP", 2)
     for n in range(4):
         ticket_for(desk.keto, email=f"same{n}@example.com")
@@ -214,7 +233,9 @@ def test_soonest_expiration_first_then_no_timer_then_closed(desk, ticket_for, ma
     tech = ticket_for(desk.keto, "tech_support", hours=1)  # warning in ~47 h
     refund = ticket_for(desk.keto, "refund", hours=20)  # processed in ~4 h (weekend may move it)
     held = ticket_for(desk.keto, "refund", hours=3)
-    services.record_return(actor_of(desk.owner), held, "label_sent", "Return label sent.", now=desk.clock)
+    services.record_return(
+        actor_of(desk.owner), held, "label_sent", "Return label sent.", now=desk.clock
+    )
     closed_early = ticket_for(desk.keto, "tech_support")
     closed_late = ticket_for(desk.keto, "tech_support")
     owner = actor_of(desk.owner)
@@ -226,9 +247,15 @@ def test_soonest_expiration_first_then_no_timer_then_closed(desk, ticket_for, ma
     assert got == [timed[0].id, timed[1].id, held.id, closed_late.id, closed_early.id]
     # Closed only: most recently closed first; "recently closed" first when asked.
     closed = QueueFilter(statuses=("closed",))
-    assert [t.id for t in queries.search({desk.keto.id}, closed).tickets] == [closed_late.id, closed_early.id]
+    assert [t.id for t in queries.search({desk.keto.id}, closed).tickets] == [
+        closed_late.id,
+        closed_early.id,
+    ]
     first_closed = QueueFilter(statuses=queries.ALL_STATUSES, sort="closed")
-    assert [t.id for t in queries.search({desk.keto.id}, first_closed).tickets][:2] == [closed_late.id, closed_early.id]
+    assert [t.id for t in queries.search({desk.keto.id}, first_closed).tickets][:2] == [
+        closed_late.id,
+        closed_early.id,
+    ]
 
 
 @pytest.mark.parametrize("dense", [False, True])
@@ -241,8 +268,13 @@ def test_keyset_pages_walk_every_ticket_once_in_order(desk, make, monkeypatch, d
     base = desk.ago(days=5)
     for n in range(11):
         sale = make.sale(desk.keto if n % 2 else desk.mind, at=desk.ago(days=10))
-        t = services.open_ticket(services.Actor.customer(sale), sale, "tech_support",
-                                 comment="Please help me with this.", now=base + timedelta(hours=n))
+        t = services.open_ticket(
+            services.Actor.customer(sale),
+            sale,
+            "tech_support",
+            comment="Please help me with this.",
+            now=base + timedelta(hours=n),
+        )
         if n % 4 == 0:
             services.close(owner, t, "Closing this one.", now=base + timedelta(hours=20 + n))
             closed.append(t)
@@ -275,14 +307,19 @@ def test_keyset_pages_walk_every_ticket_once_in_order(desk, make, monkeypatch, d
     assert pages == 4
 
 
-def test_pages_in_the_browser_have_a_show_more_link_and_no_offset(client, login, desk, ticket_for,
-                                                                  monkeypatch, queries_run):
+def test_pages_in_the_browser_have_a_show_more_link_and_no_offset(
+    client, login, desk, ticket_for, monkeypatch, queries_run
+):
     monkeypatch.setattr(queries, "PAGE_SIZE", 2)
     made = [ticket_for(desk.keto, hours=h) for h in (1, 2, 3)]
     login(desk.owner)
     first = queue(client, "/tickets/?type=tech_support")
     assert len(numbers(first)) == 2
-    more = re.search(r'<a class="btn btn-outline-primary" href="([^"]+)"', first).group(1).replace("&amp;", "&")
+    more = (
+        re.search(r'<a class="btn btn-outline-primary" href="([^"]+)"', first)
+        .group(1)
+        .replace("&amp;", "&")
+    )
     assert "type=tech_support" in more and "after=" in more
     del queries_run[:]
     second = queue(client, more, headers=HX)
@@ -303,7 +340,9 @@ def test_full_page_without_htmx_and_only_the_results_for_htmx(client, login, des
     full = client.get("/tickets/?type=tech_support")
     fragment = client.get("/tickets/?type=tech_support", headers=HX)
     boosted = client.get("/tickets/?type=tech_support", headers=HX_BOOSTED)
-    assert "<html" in full.get_data(as_text=True) and 'id="queue-filters"' in full.get_data(as_text=True)
+    assert "<html" in full.get_data(as_text=True) and 'id="queue-filters"' in full.get_data(
+        as_text=True
+    )
     body = fragment.get_data(as_text=True)
     assert "<html" not in body and body.lstrip().startswith('<section id="queue-results"')
     assert 'id="queue-filters"' not in body

@@ -5,23 +5,24 @@ Every action posts the same form (comment + the version the user saw). A refusal
 comment re-renders the form with the message and the user's text (200); a ticket that changed
 meanwhile re-renders the new state with the text still in the box (409).
 """
+
 from __future__ import annotations
 
 from flask import abort, flash, make_response, request, url_for
 from flask_login import current_user
 
 from portal.authz.permissions import Action
-from portal.authz.scope import current_principal, load_or_404
+from portal.authz.scope import current_principal
 from portal.extensions import db
 from portal.tickets import bp, queries, services
 from portal.tickets.forms import ActionForm
 from portal.tickets.lifecycle import Refused
 from portal.tickets.models import Ticket
-from portal.tickets.views.queue import present, row_context, row_links, viewer_tz
+from portal.tickets.views.queue import load_ticket, present, row_context, row_links, viewer_tz
 from portal.types import utcnow
 from portal.web.decorators import require
-from portal.web.templating import label
 from portal.web.htmx import is_fragment_request, redirect_to, render, trigger
+from portal.web.templating import label
 
 CONFLICT_MESSAGE = (
     "This ticket changed while you were writing — here is the new state; your comment is still "
@@ -35,18 +36,23 @@ FIELD_OF_REFUSAL = {
 }
 
 
-
-
 @bp.get("/<int:ticket_id>")
 @require(Action.TICKET_VIEW)
 def show(ticket_id: int):
     """Every field of the ticket, the order, the whole history, and the actions."""
-    ticket = load_or_404(Ticket, ticket_id, Action.TICKET_VIEW)
+    ticket = load_ticket(ticket_id, Action.TICKET_VIEW)
     return _page(ticket, ActionForm(formdata=None, version=ticket.version))
 
 
-def _page(ticket: Ticket, form: ActionForm, *, status: int = 200, notice: str | None = None,
-          conflict: bool = False, problem: str | None = None):
+def _page(
+    ticket: Ticket,
+    form: ActionForm,
+    *,
+    status: int = 200,
+    notice: str | None = None,
+    conflict: bool = False,
+    problem: str | None = None,
+):
     principal = current_principal()
     body = render(
         "tickets/show.html",
@@ -68,7 +74,7 @@ def _page(ticket: Ticket, form: ActionForm, *, status: int = 200, notice: str | 
 
 def _act(ticket_id: int, perform, done, *, needs=None):
     """Run one action: load (404/403), validate the form, call the service, answer."""
-    ticket = load_or_404(Ticket, ticket_id, Action.TICKET_WORK)
+    ticket = load_ticket(ticket_id, Action.TICKET_WORK)
     form = ActionForm()
     from_row = form.ctx.data == "row" and is_fragment_request()
     valid = form.validate()
@@ -98,7 +104,9 @@ def _act(ticket_id: int, perform, done, *, needs=None):
         return _again(ticket, form, from_row, problem=None if field else refused.message)
     message = done(ticket) if callable(done) else done
     if from_row:
-        response = render("tickets/index.html", block="ticket_row", **row_context(ticket, notice=message))
+        response = render(
+            "tickets/index.html", block="ticket_row", **row_context(ticket, notice=message)
+        )
         return trigger(_response(response), "ticket-changed")
     if is_fragment_request():
         fresh = ActionForm(formdata=None, version=ticket.version)
@@ -112,7 +120,8 @@ def _again(ticket, form, from_row, *, status=200, conflict=False, problem=None):
     """The form again, with its messages and the user's text (and the ticket as it is now)."""
     if from_row:
         return render(
-            "tickets/index.html", block="ticket_row",
+            "tickets/index.html",
+            block="ticket_row",
             **row_context(ticket, edit_form=form, conflict=conflict, problem=problem),
         ), status
     return _page(ticket, form, status=status, conflict=conflict, problem=problem)
@@ -147,8 +156,13 @@ def change_type(ticket_id: int):
     return _act(
         ticket_id,
         lambda actor, t, form, now: services.change_type(
-            actor, t, form.to_type.data, form.comment.data, now=now,
-            customer_agreed=form.customer_agreed.data, expected_version=form.version.data,
+            actor,
+            t,
+            form.to_type.data,
+            form.comment.data,
+            now=now,
+            customer_agreed=form.customer_agreed.data,
+            expected_version=form.version.data,
         ),
         lambda t: f"Type changed to {_type_label(t.ticket_type)}.",
         needs=("to_type", "Choose the new type."),
@@ -161,8 +175,12 @@ def close(ticket_id: int):
     return _act(
         ticket_id,
         lambda actor, t, form, now: services.close(
-            actor, t, form.comment.data, now=now,
-            customer_agreed=form.customer_agreed.data, expected_version=form.version.data,
+            actor,
+            t,
+            form.comment.data,
+            now=now,
+            customer_agreed=form.customer_agreed.data,
+            expected_version=form.version.data,
         ),
         "Ticket closed.",
     )
@@ -199,7 +217,11 @@ def change_email(ticket_id: int):
     return _act(
         ticket_id,
         lambda actor, t, form, now: services.change_email(
-            actor, t, form.new_email.data, form.comment.data, now=now,
+            actor,
+            t,
+            form.new_email.data,
+            form.comment.data,
+            now=now,
             expected_version=form.version.data,
         ),
         lambda t: f"Customer email changed to {t.customer_email}.",

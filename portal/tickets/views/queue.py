@@ -1,18 +1,19 @@
 """The ticket queue: every visible account's tickets (or one account's), filters in the URL,
 keyset pages, and the inline "change customer email" of a row."""
+
 from __future__ import annotations
 
 from flask import abort, request, url_for
 from flask_wtf.csrf import generate_csrf
 
 from portal.authz.permissions import Action
-from portal.authz.scope import current_principal, load_or_404
 from portal.authz.policy import can
+from portal.authz.scope import current_principal, load_or_404
 from portal.tickets import bp, forms, presenters, queries
 from portal.tickets.models import Ticket
+from portal.types import utcnow
 from portal.web.decorators import require
 from portal.web.htmx import is_fragment_request, redirect_to, render
-from portal.types import utcnow
 from portal.web.templating import viewer_zone
 
 
@@ -57,12 +58,18 @@ def _queue(nickname: str | None = None):
         rows=rows,
         sort_labels=queries.SORT_LABELS,
         action_url=url_for(endpoint, **here),
-        next_url=url_for(endpoint, **here, **args, after=page.next_cursor) if page.next_cursor else None,
-        first_url=url_for(endpoint, **here, **args) if page.cursor and not is_fragment_request() else None,
+        next_url=url_for(endpoint, **here, **args, after=page.next_cursor)
+        if page.next_cursor
+        else None,
+        first_url=url_for(endpoint, **here, **args)
+        if page.cursor and not is_fragment_request()
+        else None,
         queue_url=request.full_path if request.args else request.path,
         links=links,
         csrf=generate_csrf(),
-        all_statuses_url=url_for(endpoint, **here, **{**args, "status": ["open", "reopened", "closed"]}),
+        all_statuses_url=url_for(
+            endpoint, **here, **{**args, "status": ["open", "reopened", "closed"]}
+        ),
     )
 
 
@@ -77,6 +84,14 @@ def _filter_args() -> dict[str, list[str]]:
 
 
 _ID = 987654321
+MAX_ID = 2**31 - 1  # ids are INTEGER columns; a larger number is a 404, not a database error
+
+
+def load_ticket(ticket_id: int, action: Action) -> Ticket:
+    """The ticket in the user's accounts (404 outside them, 403 without ``action``)."""
+    if not 0 < ticket_id <= MAX_ID:
+        abort(404)
+    return load_or_404(Ticket, ticket_id, action)
 
 
 def viewer_tz() -> str:
@@ -108,7 +123,11 @@ def present(ticket: Ticket, account, links: dict[str, str], *, now=None, zone: s
     """A ticket as the queue prints it (``presenters.row``), with this user's permissions."""
     principal = current_principal()
     return presenters.row(
-        ticket, account, now=now or utcnow(), viewer_tz=zone or viewer_tz(), url=links["show"] % ticket.id,
+        ticket,
+        account,
+        now=now or utcnow(),
+        viewer_tz=zone or viewer_tz(),
+        url=links["show"] % ticket.id,
         may_see_order=can(principal, Action.TRANSACTION_VIEW, ticket),
         may_work=can(principal, Action.TICKET_WORK, ticket),
     )
@@ -129,7 +148,7 @@ def row_context(ticket: Ticket, **extra) -> dict:
 @require(Action.TICKET_VIEW)
 def row(ticket_id: int):
     """One queue row (the inline email form's Cancel)."""
-    ticket = load_or_404(Ticket, ticket_id, Action.TICKET_VIEW)
+    ticket = load_ticket(ticket_id, Action.TICKET_VIEW)
     if not is_fragment_request():
         return redirect_to(url_for("tickets.show", ticket_id=ticket.id))
     return render("tickets/index.html", block="ticket_row", **row_context(ticket))
@@ -140,7 +159,7 @@ def row(ticket_id: int):
 def email_form(ticket_id: int):
     """The queue row with its "change customer email" form open (without JavaScript: the
     ticket page's form)."""
-    ticket = load_or_404(Ticket, ticket_id, Action.TICKET_WORK)
+    ticket = load_ticket(ticket_id, Action.TICKET_WORK)
     if not is_fragment_request():
         return redirect_to(url_for("tickets.show", ticket_id=ticket.id, _anchor="change-email"))
     form = forms.ActionForm(formdata=None, version=ticket.version, ctx="row")
