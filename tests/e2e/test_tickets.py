@@ -89,6 +89,15 @@ def test_filter_open_comment_change_type_and_close(page, log_in, portal_url, sho
 def test_keyboard_and_back_button(page, log_in, portal_url, shot):
     log_in("tickets@demo.test")
     page.goto(portal_url + "/tickets/")
+    # Show more: the next page's rows are appended; the address stays the queue's.
+    rows = page.locator("#queue-table > tbody")
+    before = rows.count()
+    assert before == 50  # the demo has more open tickets than one page holds
+    page.locator("[data-testid=show-more]").click()
+    expect(rows).not_to_have_count(before)
+    assert rows.count() > before and page.url == portal_url + "/tickets/"
+    ids = [rows.nth(i).get_attribute("id") for i in range(rows.count())]
+    assert len(ids) == len(set(ids))
     prefix = page.locator("[data-testid=customer-email]").first.inner_text()[:6]
     page.keyboard.press("/")
     assert page.evaluate("document.activeElement.id") == "queue-q"

@@ -80,13 +80,21 @@ def actor_of(user):
     return services.Actor.for_user(user, principal_for(user))
 
 
+class Statement(str):
+    """An executed SQL statement; ``params`` holds what was bound to it."""
+
+    params: tuple = ()
+
+
 @pytest.fixture
 def queries_run(app):
     """A list that collects every SQL statement executed while the test runs."""
-    seen: list[str] = []
+    seen: list[Statement] = []
 
     def _record(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
+        recorded = Statement(statement)
+        recorded.params = parameters
+        seen.append(recorded)
 
     with app.app_context():
         engine = db.engine

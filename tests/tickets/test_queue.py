@@ -424,3 +424,43 @@ def test_account_queue_of_an_account_not_granted_is_404(client, login, desk, mak
     stranger = make.owner()
     make.account(stranger, "theirs")
     assert client.get("/accounts/theirs/tickets").status_code == 404
+
+
+# --- plans -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "f",
+    [
+        QueueFilter(),
+        QueueFilter(statuses=("closed",)),
+        QueueFilter(statuses=queries.ALL_STATUSES, ticket_type="refund", product="standard"),
+        QueueFilter(statuses=("reopened", "closed"), sort="closed"),
+        QueueFilter(q="buyer"),
+    ],
+)
+@pytest.mark.parametrize("dense", [False, True])
+def test_no_query_of_the_queue_reads_the_whole_tickets_table(
+    app, desk, ticket_for, queries_run, monkeypatch, f, dense
+):
+    """Every statement the queue runs reads an index (SQLite: INDEXED BY pins it)."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("EXPLAIN QUERY PLAN is SQLite's")
+    monkeypatch.setattr(queries, "DENSE", 1 if dense else 10_000)
+    monkeypatch.setattr(queries, "SEARCH_CAP", 1 if dense else 2_000)  # dense: a broad search
+    for n in range(3):
+        ticket_for(desk.keto, email=f"buyer{n}@example.com")
+    del queries_run[:]
+    page = queries.search({desk.keto.id, desk.mind.id}, f, limit=2)
+    if page.next_cursor:
+        queries.search({desk.keto.id, desk.mind.id}, f, cursor=page.next_cursor, limit=2)
+    assert queries_run
+    for statement in queries_run:
+        if not statement.lstrip().upper().startswith("SELECT"):
+            continue
+        explained = db.session.connection().exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + statement, statement.params
+        )
+        plan = [row[3] for row in explained]
+        full_scans = [p for p in plan if re.match(r"SCAN (tickets|t_ix_\w+)$", p)]
+        assert not full_scans, (statement, plan)

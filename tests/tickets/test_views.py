@@ -564,3 +564,38 @@ def test_finalized_ticket_offers_nothing_and_says_why(client, login, desk, ticke
         post(client, ticket, "reopen", comment="Please reopen this.", headers=HX).status_code == 200
     )
     assert fresh(ticket).status == "closed"
+
+
+def test_actions_notify_the_customer_and_the_vendor(client, login, desk, ticket_for):
+    from portal.notifications.models import OutboxMessage
+
+    ticket = ticket_for(desk.keto, email="erin@example.com")
+    before = db.session.scalar(select(func.count(OutboxMessage.id)))
+    login(desk.clerk)
+    post(client, ticket, "comment", comment="Here is your new link.")
+    recipients = sorted(
+        db.session.scalars(select(OutboxMessage.recipient).order_by(OutboxMessage.id).offset(before))
+    )
+    assert recipients == ["erin@example.com", "ketovital@vendor.test"]
+
+
+def test_the_forms_carry_a_working_csrf_token(app, client, login, desk, ticket_for):
+    """With CSRF on (as in production), the page's own token works and a missing one is refused."""
+    ticket = ticket_for(desk.keto)
+    login(desk.clerk)
+    app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        html = page(client, ticket)
+        form = re.search(r'<form id="ticket-actions".*?</form>', html, re.S).group(0)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+        refused = post(client, ticket, "comment", comment="No token with this one.")
+        assert refused.status_code == 400
+        ok = post(client, ticket, "comment", comment="Token from the page.", csrf_token=token)
+        assert ok.status_code == 303
+        header = re.search(r'"X-CSRFToken": "([^"]+)"', html).group(1)  # what htmx sends
+        ok_htmx = post(client, fresh(ticket), "comment", headers={**HX, "X-CSRFToken": header},
+                       comment="Token from the htmx header.")
+        assert ok_htmx.status_code == 200
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
+    assert [e.comment for e in events_of(ticket)][-2:] == ["Token from the page.", "Token from the htmx header."]
