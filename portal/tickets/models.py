@@ -25,7 +25,9 @@ class Ticket(db.Model):
         Index("ix_tickets_account_type", "linked_account_id", "ticket_type", "status"),
         # text_pattern_ops: PostgreSQL serves "starts with" (LIKE 'abc%') searches from these
         # whatever the database collation; SQLite compares bytes and uses them for ranges.
-        Index("ix_tickets_email", "customer_email", postgresql_ops={"customer_email": "text_pattern_ops"}),
+        Index(
+            "ix_tickets_email", "customer_email", postgresql_ops={"customer_email": "text_pattern_ops"}
+        ),
         Index("ix_tickets_receipt", "receipt", postgresql_ops={"receipt": "text_pattern_ops"}),
         Index("ix_tickets_due", "next_action_at"),
         Index("ix_tickets_transaction", "transaction_id"),
@@ -34,7 +36,8 @@ class Ticket(db.Model):
         # (counts, and pages where few tickets match) ...
         Index(
             "ix_tickets_filters",
-            "linked_account_id", "status", "ticket_type", "product_type", "next_action_at", "closed_at",
+            "linked_account_id", "status", "ticket_type", "product_type",
+            "next_action_at", "closed_at",
         ),
         # ... and the two sort orders, walked in order with the filters read from the index.
         Index(

@@ -14,15 +14,18 @@ names the segment and the last row's sort values, so the next page starts exactl
 
 Speed: each segment reads one index chosen here, not by the planner. When many tickets match, it
 walks a covering index in the segment's order and stops after one page; when few match, it
-collects them through the filter index and sorts them. A search starts from the email, receipt
-and ticket-number indexes. On SQLite the choice is pinned with ``INDEXED BY`` (the planner has no
-statistics to go on); PostgreSQL plans with its own statistics.
+collects them through the filter index and sorts them. A search first reads the matching ids from
+the email, receipt and ticket-number indexes; up to ``SEARCH_CAP`` matches, their filter and sort
+columns are read once and the page, the counts and the order are worked out here; a broader
+search becomes one more filter of the index walk. On SQLite the index is pinned with
+``INDEXED BY`` (without ANALYZE statistics its planner guesses badly at this size); PostgreSQL
+plans with its own statistics.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
@@ -35,7 +38,7 @@ from sqlalchemy.sql.visitors import InternalTraversal
 
 from portal.accounts.models import LinkedAccount
 from portal.extensions import db
-from portal.tickets.lifecycle import Status, TicketType
+from portal.tickets.lifecycle import Status
 from portal.tickets.models import Ticket, TicketEvent
 from portal.transactions.models import Subscription, Transaction, TxnType
 
@@ -45,8 +48,6 @@ DENSE = 1_000  # this many matches or more: walk the ordered index instead of so
 OPEN_STATUSES = (Status.OPEN.value, Status.REOPENED.value)
 DEFAULT_STATUSES = OPEN_STATUSES
 ALL_STATUSES = tuple(s.value for s in Status)
-TICKET_TYPES = tuple(t.value for t in TicketType)
-PRODUCT_TYPES = ("standard", "recurring")
 MAX_QUERY = 254
 MIN_PREFIX = 3  # shorter search terms match exactly only
 SEARCH_CAP = 2_000  # a search matching more is "broad": shown without an exact count
@@ -171,7 +172,6 @@ class Page:
     other_status_matches: int = 0  # a search: matches among the statuses not shown
     broad: bool = False  # a search matching more than SEARCH_CAP tickets (no exact count)
     cursor: str | None = None
-    extra: dict = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------

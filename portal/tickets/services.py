@@ -558,13 +558,14 @@ class Options:
     reopen_blocked: str | None = None
     escalate: bool = False
     change_types: list[str] = field(default_factory=list)
-    change_type_blocked: str | None = None
     needs_consent: bool = False
     change_email: bool = False
 
     @property
     def any(self) -> bool:
-        return any((self.comment, self.close, self.reopen, self.escalate, self.change_types, self.change_email))
+        return any(
+            (self.comment, self.close, self.reopen, self.escalate, self.change_types, self.change_email)
+        )
 
 
 def _dry_run(rule) -> str | None:
@@ -583,12 +584,16 @@ def available_actions(principal: Principal, ticket: Ticket, *, now: datetime) ->
     state = state_of(ticket)
     rules = rules_for(ticket.linked_account)
     vendor = Party.VENDOR
-    options.comment = _dry_run(lambda: lifecycle.comment(state, by=vendor, now=now, rules=rules)) is None
+    options.comment = (
+        _dry_run(lambda: lifecycle.comment(state, by=vendor, now=now, rules=rules)) is None
+    )
     if state.is_closed:
         if TicketType(ticket.ticket_type).is_money and not may_refund:
             options.reopen_blocked = "Reopening a refund or cancellation needs Refund authority."
         else:
-            options.reopen_blocked = _dry_run(lambda: lifecycle.reopen(state, by=vendor, now=now, rules=rules))
+            options.reopen_blocked = _dry_run(
+                lambda: lifecycle.reopen(state, by=vendor, now=now, rules=rules)
+            )
         options.reopen = options.reopen_blocked is None
         return options
     options.close_blocked = _dry_run(
@@ -605,8 +610,6 @@ def available_actions(principal: Principal, ticket: Ticket, *, now: datetime) ->
         )
         if blocked is None:
             options.change_types.append(to_type.value)
-        elif options.change_type_blocked is None and to_type is TicketType.TECH_SUPPORT:
-            options.change_type_blocked = blocked
     options.needs_consent = (
         state.ticket_type.is_money
         and state.refund_state is RefundState.REQUESTED

@@ -223,6 +223,7 @@ def test_a_broad_search_is_answered_without_an_exact_count(
     html = queue(client, "/tickets/", query_string={"q": "same"})
     assert len(numbers(html)) == 4
     assert re.search(r"<strong>2\+</strong>", html)
+    assert "More than 2 tickets start with “same”" in html
 
 
 # --- order and pages -------------------------------------------------------------------------
