@@ -574,7 +574,9 @@ def test_actions_notify_the_customer_and_the_vendor(client, login, desk, ticket_
     login(desk.clerk)
     post(client, ticket, "comment", comment="Here is your new link.")
     recipients = sorted(
-        db.session.scalars(select(OutboxMessage.recipient).order_by(OutboxMessage.id).offset(before))
+        db.session.scalars(
+            select(OutboxMessage.recipient).order_by(OutboxMessage.id).offset(before)
+        )
     )
     assert recipients == ["erin@example.com", "ketovital@vendor.test"]
 
@@ -593,9 +595,45 @@ def test_the_forms_carry_a_working_csrf_token(app, client, login, desk, ticket_f
         ok = post(client, ticket, "comment", comment="Token from the page.", csrf_token=token)
         assert ok.status_code == 303
         header = re.search(r'"X-CSRFToken": "([^"]+)"', html).group(1)  # what htmx sends
-        ok_htmx = post(client, fresh(ticket), "comment", headers={**HX, "X-CSRFToken": header},
-                       comment="Token from the htmx header.")
+        ok_htmx = post(
+            client,
+            fresh(ticket),
+            "comment",
+            headers={**HX, "X-CSRFToken": header},
+            comment="Token from the htmx header.",
+        )
         assert ok_htmx.status_code == 200
     finally:
         app.config["WTF_CSRF_ENABLED"] = False
-    assert [e.comment for e in events_of(ticket)][-2:] == ["Token from the page.", "Token from the htmx header."]
+    assert [e.comment for e in events_of(ticket)][-2:] == [
+        "Token from the page.",
+        "Token from the htmx header.",
+    ]
+
+
+def test_a_queue_row_edit_that_crossed_another_change_keeps_the_input(
+    client, login, desk, ticket_for
+):
+    ticket = ticket_for(desk.keto, email="old@example.com")
+    seen = ticket.version
+    services.add_comment(actor_of(desk.owner), ticket, "Owner answered meanwhile.", now=desk.clock)
+    login(desk.clerk)
+    response = post(
+        client,
+        ticket,
+        "email",
+        headers=HX,
+        ctx="row",
+        version=str(seen),
+        new_email="new@example.com",
+        comment="Customer wrote from a new address.",
+    )
+    body = response.get_data(as_text=True)
+    assert response.status_code == 409
+    assert body.lstrip().startswith(f'<tbody id="ticket-{ticket.id}"')
+    assert "This ticket changed while you were writing" in body
+    assert (
+        'value="new@example.com"' in body and 'value="Customer wrote from a new address."' in body
+    )
+    assert f'name="version" value="{fresh(ticket).version}"' in body
+    assert fresh(ticket).customer_email == "old@example.com"

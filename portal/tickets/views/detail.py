@@ -50,7 +50,7 @@ def _page(
     *,
     status: int = 200,
     notice: str | None = None,
-    conflict: bool = False,
+    conflict: str | None = None,
     problem: str | None = None,
 ):
     principal = current_principal()
@@ -92,7 +92,7 @@ def _act(ticket_id: int, perform, done, *, needs=None):
         db.session.rollback()
         ticket = db.session.get(Ticket, ticket_id)
         form.version.data = ticket.version
-        return _again(ticket, form, from_row, status=409, conflict=True)
+        return _again(ticket, form, from_row, status=409, conflict=CONFLICT_MESSAGE)
     except services.NotAllowed:
         db.session.rollback()
         abort(403)
@@ -116,7 +116,7 @@ def _act(ticket_id: int, perform, done, *, needs=None):
     return redirect_to(_back(ticket))
 
 
-def _again(ticket, form, from_row, *, status=200, conflict=False, problem=None):
+def _again(ticket, form, from_row, *, status=200, conflict=None, problem=None):
     """The form again, with its messages and the user's text (and the ticket as it is now)."""
     if from_row:
         return render(
