@@ -32,9 +32,7 @@ TYPE_CHOICES = _choices(
     ("refund", "Refund"),
     ("cancel", "Cancellation"),
 )
-PRODUCT_CHOICES = _choices(
-    ("", "Standard and recurring"), ("standard", "Standard"), ("recurring", "Recurring")
-)
+PRODUCT_CHOICES = _choices(("", "Both"), ("standard", "Standard"), ("recurring", "Recurring"))
 STATUS_CHOICES = _choices(("open", "Open"), ("reopened", "Reopened"), ("closed", "Closed"))
 SORT_CHOICES = _choices(("", "Default order"), *queries.SORT_LABELS.items())
 
