@@ -53,7 +53,9 @@
     if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.defaultPrevented) return;
     const target = ev.target;
     if (isTyping(target)) {
-      if (ev.key === "Escape" && target.id === "queue-q") target.blur();
+      // Escape leaves the search box (so j/k work) and keeps the search: a search field would
+      // otherwise clear itself and reload the queue.
+      if (ev.key === "Escape" && target.id === "queue-q") { ev.preventDefault(); target.blur(); }
       return;
     }
     let handled = false;

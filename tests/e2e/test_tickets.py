@@ -103,7 +103,10 @@ def test_keyboard_and_back_button(page, log_in, portal_url, shot):
     assert page.evaluate("document.activeElement.id") == "queue-q"
     page.keyboard.type(prefix)
     wait_for_results(page, "q=" + prefix)
-    page.keyboard.press("Escape")
+    page.keyboard.press("Escape")  # leaves the box, keeps the search
+    page.wait_for_load_state("networkidle")
+    expect(page.locator("#queue-q")).to_have_value(prefix)
+    assert page.evaluate("document.activeElement.id") != "queue-q"
     page.keyboard.press("j")
     page.keyboard.press("j")
     page.keyboard.press("k")
