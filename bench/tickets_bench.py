@@ -206,6 +206,10 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=300, help="per scenario")
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--out", type=Path, help="write the results as Markdown here")
+    parser.add_argument(
+        "--append", action="store_true", help="add to --out instead of replacing it"
+    )
+    parser.add_argument("--note", default="", help="a line about this run, printed under its title")
     args = parser.parse_args()
 
     db = prepare(args.source, args.db)
@@ -277,6 +281,12 @@ def main() -> int:
     print(report)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
+        if args.append and args.out.exists():
+            report = (
+                args.out.read_text().rstrip("\n")
+                + "\n\n"
+                + report.replace("# Tickets tab benchmark", "## Another run", 1)
+            )
         args.out.write_text(report)
     failed = [k for k, target in TARGETS.items() if results[k]["p95"] > target]
     return 1 if failed else 0
@@ -287,7 +297,8 @@ def render(results, info, counts, args, clerk) -> str:
     lines = [
         "# Tickets tab benchmark",
         "",
-        f"Run {now} with `bench/tickets_bench.py --requests {args.requests} --seed {args.seed}`.",
+        f"Run {now} with `bench/tickets_bench.py --requests {args.requests} --seed {args.seed}`."
+        + (f" {args.note}" if args.note else ""),
         f"Machine: {info['nproc']} cores (`nproc`), {info['cpu'] or 'unknown CPU'}, "
         f"Python {info['python']}, SQLite {info['sqlite']}; "
         f"1-minute load average at the end {info['load']:.1f} "
