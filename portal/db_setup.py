@@ -18,6 +18,11 @@ from portal.extensions import db
 _force_write: ContextVar[bool] = ContextVar("portal_force_write", default=False)
 
 
+def begins_write() -> bool:
+    """Whether the current context's transactions begin as writers (IMMEDIATE on SQLite)."""
+    return _begins_write()
+
+
 def _begins_write() -> bool:
     if _force_write.get():
         return True

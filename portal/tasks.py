@@ -87,13 +87,23 @@ def deliver_outbox_periodically():
     return _with_lease("outbox", timedelta(minutes=5), lambda now: outbox.deliver_due(now, limit=500))
 
 
+TIMERS_LEASE = timedelta(minutes=5)
+
+
 @huey.periodic_task(crontab(minute="*"))
 @with_app
 def sweep_timers():
-    """Process due refunds, warnings and automatic closes on sandbox accounts."""
+    """Process due refunds, warnings and automatic closes on sandbox accounts (DOMAIN.md §6).
+
+    One worker at a time holds the "timers" lease; a long catch-up renews it between batches,
+    so the other workers skip instead of sweeping alongside (which would be safe, only wasteful:
+    every ticket is handled under a row lock, see ``portal.tickets.sweep``)."""
     from portal.tickets import sweep
 
-    return _with_lease("timers", timedelta(minutes=5), sweep.run)
+    def renew() -> None:
+        leases.acquire("timers", HOLDER, utcnow(), TIMERS_LEASE)
+
+    return _with_lease("timers", TIMERS_LEASE, lambda now: sweep.run(now, between_batches=renew))
 
 
 def kick_outbox() -> None:

@@ -71,7 +71,8 @@ class Factory:
             master_account_id=owner.master_account_id, role="clerk",
             email=email or f"clerk{_n()}@example.test", first_name=kw.pop("first_name", "Casey"),
             last_name=kw.pop("last_name", f"Clerk{_n()}"), is_api_only=api_only, is_enabled=enabled,
-            password_hash=None if api_only else _hash(PASSWORD), confirmed_at=T0, created_at=T0,
+            password_hash=kw.pop("password_hash", None if api_only else _hash(PASSWORD)),
+            confirmed_at=kw.pop("confirmed_at", T0), created_at=T0,
             **{f"perm_{p}": True for p in perms}, **kw,
         )
         db.session.add(user)

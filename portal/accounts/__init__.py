@@ -1,4 +1,5 @@
 """Accounts tab: linked ClickBank accounts and their settings."""
+
 from flask import Blueprint, Flask
 
 bp = Blueprint("accounts", __name__, url_prefix="/accounts")

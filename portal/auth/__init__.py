@@ -5,7 +5,7 @@ bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 
 def init_app(app: Flask) -> None:
-    from portal.auth import sessions, views  # noqa: F401  (registers routes)
+    from portal.auth import gate, security_views, sessions, views  # noqa: F401  (registers routes)
     from portal.extensions import login_manager
     from portal.types import utcnow
 
@@ -23,4 +23,7 @@ def init_app(app: Flask) -> None:
 
         abort(401)
 
+    # Runs after the portal's own login check (web.init_app registered it first): a session
+    # still owing its second factor reaches only the two-factor pages.
+    app.before_request(gate.check)
     app.register_blueprint(bp)

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from portal.auth.models import User, UserSession
 from portal.crypto import keyed_hash, new_token
-from portal.db_setup import writing
+from portal.db_setup import begins_write, writing
 from portal.extensions import db
 
 TOUCH_EVERY = timedelta(seconds=60)
@@ -62,14 +62,19 @@ def load(token: str | None, *, now: datetime) -> User | None:
     if user is None or not user.is_active:
         return None
     if now - row.last_seen_at >= TOUCH_EVERY:
-        _touch(row.id, now)
+        if begins_write():
+            row.last_seen_at = now  # this request's own write transaction carries it
+        else:
+            _touch(row.id, now)
     user.session_token = token
     user.current_session = row
     return user
 
 
 def _touch(session_id: int, now: datetime) -> None:
-    """Record activity in its own short write transaction (GET requests otherwise only read)."""
+    """Record activity in its own short write transaction: a GET request only reads (its own
+    transaction began deferred), so a second connection can write without waiting for it. A write
+    request must not do this — it already holds SQLite's write lock and would wait on itself."""
     with writing(), db.engine.begin() as conn:
         conn.execute(update(UserSession).where(UserSession.id == session_id).values(last_seen_at=now))
 
@@ -100,3 +105,19 @@ def active(user: User, *, now: datetime) -> list[UserSession]:
         .order_by(UserSession.last_seen_at.desc())
     )
     return [r for r in rows if not is_expired(r, now)]
+
+
+_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
+             ("Chromium/", "Chromium"), ("Safari/", "Safari"))
+_SYSTEMS = (("iPhone", "iPhone"), ("iPad", "iPad"), ("Android", "Android"), ("Windows", "Windows"),
+            ("Mac OS X", "macOS"), ("CrOS", "ChromeOS"), ("Linux", "Linux"))
+
+
+def describe(user_agent: str | None) -> str:
+    """"Chrome on Windows" from a User-Agent header (for the sessions list; never trusted)."""
+    ua = user_agent or ""
+    browser = next((name for marker, name in _BROWSERS if marker in ua), None)
+    system = next((name for marker, name in _SYSTEMS if marker in ua), None)
+    if browser and system:
+        return f"{browser} on {system}"
+    return browser or system or (ua[:60] if ua else "Unknown browser")

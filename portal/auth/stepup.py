@@ -27,6 +27,25 @@ from portal.types import utcnow
 VALID_FOR = timedelta(minutes=10)
 MAX_FAILURES = 5
 BLOCK_FOR = timedelta(minutes=15)
+# Per client IP, across every sensitive action of every feature (Flask-Limiter's storage):
+# a second brake beside the per-user block, so one address cannot walk through many logins' PINs.
+IP_LIMIT = "20 per 10 minutes"
+
+
+class StepUpRateLimited(Exception):
+    """Too many re-check attempts from this address."""
+
+
+def _ip_allows_attempt() -> bool:
+    from flask import has_request_context
+    from flask_limiter.util import get_remote_address
+    from limits import parse
+
+    from portal.extensions import limiter
+
+    if not has_request_context() or not (limiter.enabled and limiter.initialized):
+        return True
+    return limiter.limiter.hit(parse(IP_LIMIT), "stepup-pin", get_remote_address())
 
 
 class StepUpBlocked(Exception):
@@ -54,6 +73,8 @@ def verify(user, secret: str, now: datetime) -> bool:
     """Check the PIN (owner) or password (clerk); count failures; remember a success."""
     if is_blocked(user, now):
         raise StepUpBlocked(user.pin_locked_until)
+    if not _ip_allows_attempt():
+        raise StepUpRateLimited()
     if user.is_owner:
         ok = hashing.verify_secret(user.pin_hash, pepper((secret or "").strip()))
     else:
@@ -88,7 +109,7 @@ def _notify_owner(user, now: datetime) -> None:
         "stepup_blocked",
         to=owner.email,
         subject="Sensitive actions blocked after wrong PIN or password entries",
-        context={"user": user, "owner": owner, "until": user.pin_locked_until},
+        context={"user": user, "owner": owner, "recipient": owner, "until": user.pin_locked_until},
         master_account_id=user.master_account_id,
         now=now,
     )
@@ -114,12 +135,19 @@ class StepUpForm(FlaskForm):
         now = utcnow()
         if not self.stepup_needed and not field.data:
             return
+        if not (field.data or "").strip():
+            word = "PIN" if current_user.is_owner else "password"
+            raise ValidationError(f"Please enter your {word} to confirm.")  # not a wrong guess
         try:
             ok = verify(current_user, field.data or "", now)
         except StepUpBlocked as blocked:
             raise ValidationError(
                 "Too many wrong entries. Sensitive actions are blocked until "
                 f"{blocked.until.strftime('%H:%M UTC')}."
+            ) from None
+        except StepUpRateLimited:
+            raise ValidationError(
+                "Too many attempts from your network. Please wait a few minutes and try again."
             ) from None
         if not ok:
             word = "PIN" if current_user.is_owner else "password"

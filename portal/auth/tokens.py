@@ -68,6 +68,13 @@ def issue(
     return plaintext
 
 
+def lookup(plaintext: str | None) -> OneTimeToken | None:
+    """The token row for ``plaintext`` whatever its state (for "send me a new link")."""
+    if not plaintext or len(plaintext) > 200:
+        return None
+    return db.session.scalar(select(OneTimeToken).where(OneTimeToken.token_hash == _hash(plaintext)))
+
+
 def peek(purpose: TokenPurpose, plaintext: str | None, *, now: datetime) -> OneTimeToken:
     """The valid token for ``plaintext`` without using it up, or :class:`TokenInvalid`."""
     if not plaintext or len(plaintext) > 200:

@@ -62,7 +62,8 @@ class Action(StrEnum):
 
     REPORTS_VIEW = "reports.view"
     USERS_MANAGE = "users.manage"
-    USER_EDIT = "user.edit"  # obj: the user being edited
+    USER_EDIT = "user.edit"  # obj: the user being edited (a policy.UserSubject)
+    USER_API_KEY = "user.api_key"  # create/regenerate obj's API key: USER_EDIT, or the owner's own
 
     API_READ = "api.read"
     API_WRITE = "api.write"

@@ -83,21 +83,56 @@ def can(actor, action: Action | str, obj=None) -> bool:
             return actor.has(Perm.MANAGE_USERS)
         case Action.USER_EDIT:
             return _can_edit_user(actor, obj)
+        case Action.USER_API_KEY:
+            return _can_manage_key(actor, obj)
         case Action.API_READ | Action.API_WRITE:
             return False  # the API is used with a key, not a browser session
     return False
 
 
+@dataclass(frozen=True)
+class UserSubject:
+    """A user as the object of ``USER_EDIT``: who they are and what they hold (built by
+    ``scope.user_subject``). ``account_ids`` are the linked accounts granted and still linked."""
+
+    id: int
+    master_account_id: int
+    is_owner: bool = False
+    perms: frozenset[Perm] = frozenset()
+    account_ids: frozenset[int] = frozenset()
+    is_deleted: bool = False
+
+
 def _can_edit_user(actor: Principal, target) -> bool:
-    """Owner edits any clerk of the Master Account; a Manage-Users clerk edits other clerks,
-    never the owner and never themselves (no raising one's own permissions)."""
+    """The owner edits any clerk of the Master Account. A Manage-Users clerk edits other clerks
+    whose permissions and accounts all lie within their own -- never the owner, never
+    themselves (no raising one's own permissions), never someone who holds more than they do
+    (so they cannot lock out, reset or re-key a more trusted colleague). Nobody edits a
+    deleted user."""
     if not actor.has(Perm.MANAGE_USERS):
         return False
     if target is None:
         return True
     if getattr(target, "is_owner", False):
         return False
-    return actor.is_owner or getattr(target, "id", None) != actor.user_id
+    if getattr(target, "is_deleted", False) or getattr(target, "deleted_at", None) is not None:
+        return False
+    if actor.is_owner:
+        return True
+    if getattr(target, "id", None) == actor.user_id:
+        return False
+    if ungrantable(actor, set(getattr(target, "perms", ()) or ())):
+        return False
+    if ungrantable_accounts(actor, set(getattr(target, "account_ids", ()) or ())):
+        return False
+    return True
+
+
+def _can_manage_key(actor: Principal, target) -> bool:
+    """API keys: whoever may edit the user, and the owner for their own key."""
+    if actor.is_owner and target is not None and getattr(target, "id", None) == actor.user_id:
+        return True
+    return _can_edit_user(actor, target)
 
 
 def _can_api(actor: Principal, action: Action, obj) -> bool:
@@ -124,4 +159,10 @@ def _can_api(actor: Principal, action: Action, obj) -> bool:
 
 def ungrantable(actor: Principal, perms: set[Perm]) -> set[Perm]:
     """The permissions in ``perms`` that ``actor`` may not grant (they do not hold them)."""
-    return {p for p in perms if not actor.has(p)}
+    return {p for p in perms if not actor.has(Perm(p))}
+
+
+def ungrantable_accounts(actor: Principal, account_ids: set[int]) -> set[int]:
+    """The linked accounts in ``account_ids`` that ``actor`` may not grant: any they cannot see
+    themselves, removed accounts, and (so also) every account of another Master Account."""
+    return {a for a in account_ids if a not in actor.active_account_ids}

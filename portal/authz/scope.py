@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from portal.accounts.models import AccountStatus, ClerkAccountAccess, LinkedAccount
 from portal.authz.permissions import Action, Perm
-from portal.authz.policy import Principal, can
+from portal.authz.policy import Principal, UserSubject, can
 from portal.extensions import db
 
 PERM_COLUMNS = {
@@ -109,3 +109,41 @@ def load_or_404(model, object_id, action: Action, principal: Principal | None = 
     if not can(principal, action, obj):
         abort(403)
     return obj
+
+
+def user_subjects(users) -> dict[int, UserSubject]:
+    """Policy subjects for ``users`` (one query for all their account grants)."""
+    users = list(users)
+    clerk_ids = [u.id for u in users if not u.is_owner]
+    granted: dict[int, set[int]] = {uid: set() for uid in clerk_ids}
+    if clerk_ids:
+        rows = db.session.execute(
+            select(ClerkAccountAccess.user_id, ClerkAccountAccess.linked_account_id)
+            .join(LinkedAccount, LinkedAccount.id == ClerkAccountAccess.linked_account_id)
+            .where(
+                ClerkAccountAccess.user_id.in_(clerk_ids),
+                LinkedAccount.status == AccountStatus.LINKED,
+            )
+        ).all()
+        for user_id, account_id in rows:
+            granted[user_id].add(account_id)
+    subjects = {}
+    for user in users:
+        if user.is_owner:
+            accounts = account_ids_for(user)[1]
+        else:
+            accounts = frozenset(granted.get(user.id, ()))
+        subjects[user.id] = UserSubject(
+            id=user.id,
+            master_account_id=user.master_account_id,
+            is_owner=user.is_owner,
+            perms=user_perms(user),
+            account_ids=frozenset(accounts),
+            is_deleted=user.deleted_at is not None,
+        )
+    return subjects
+
+
+def user_subject(user) -> UserSubject:
+    """The policy's view of ``user`` as the object of ``Action.USER_EDIT``."""
+    return user_subjects([user])[user.id]

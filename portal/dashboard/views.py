@@ -1,11 +1,65 @@
-"""Dashboard views."""
+"""Dashboard views: the owner's sales summary per linked account and in total."""
+
+from flask import request
+from sqlalchemy import select
+
+from portal.accounts.models import AccountStatus, LinkedAccount
 from portal.authz.permissions import Action
-from portal.dashboard import bp
+from portal.authz.scope import current_principal
+from portal.dashboard import bp, periods, services
+from portal.extensions import db
+from portal.types import utcnow
 from portal.web.decorators import require
 from portal.web.htmx import render
+from portal.web.templating import viewer_zone
+
+
+def linked_accounts(principal) -> list[LinkedAccount]:
+    """The Master Account's linked accounts (removed and pending ones have no place here)."""
+    if not principal.account_ids:
+        return []
+    return list(
+        db.session.scalars(
+            select(LinkedAccount)
+            .where(
+                LinkedAccount.master_account_id == principal.master_account_id,
+                LinkedAccount.id.in_(principal.account_ids),
+                LinkedAccount.status == AccountStatus.LINKED,
+            )
+            .order_by(LinkedAccount.nickname)
+        )
+    )
 
 
 @bp.get("/")
 @require(Action.TAB_DASHBOARD)
 def index():
-    return render("dashboard/index.html")
+    """Period presets and a custom range; htmx period changes get only the dashboard body."""
+    zone = viewer_zone()
+    period = periods.parse(request.args, _today(zone))
+    summary = services.summarise(linked_accounts(current_principal()), period)
+    return render(
+        "dashboard/index.html",
+        block="dashboard_body",
+        summary=summary,
+        period=period,
+        presets=periods.PRESETS,
+        today=_today(zone),
+        viewer_zone=zone.key,
+        max_days=periods.MAX_DAYS,
+    )
+
+
+def _today(zone):
+    return utcnow().astimezone(zone).date()
+
+
+@bp.get("/daily")
+@require(Action.TAB_DASHBOARD)
+def daily():
+    """The chart's numbers per day and account, as tables (opened on demand)."""
+    period = periods.parse(request.args, _today(viewer_zone()))
+    summary = services.summarise(linked_accounts(current_principal()), period, compare=False)
+    return render(
+        "dashboard/daily.html", block="daily_tables", chart=summary.chart(), period=period
+    )

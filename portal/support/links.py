@@ -1,20 +1,30 @@
 """Signed no-login links: the vendor's reply link and the customer's ticket link (DOMAIN.md §7).
 
-A link names one ticket and one purpose. The vendor link expires after 14 days or when the
-ticket closes; the customer link after 60 days, and it stops working if the customer's email on
-the ticket changes. Tokens are itsdangerous signatures with a salt per purpose.
+A link names one ticket and one purpose; the signature (itsdangerous, HMAC-SHA1 over the app's
+secret key, with a salt per purpose) is checked before anything in it is used, so a token of one
+purpose is never accepted for the other, and a changed byte makes it invalid.
+
+* Vendor link: expires after 14 days, or as soon as the ticket closes (checked on every use).
+* Customer link: expires after 60 days, and stops working when the customer's email on the ticket
+  changes (the token carries a short hash of the address it was sent to). It still shows a closed
+  ticket (read only), so the "ticket closed" mail can link to the whole history.
+
+Opening a link moves it into the session (``portal.support.access``) and redirects to a URL
+without the token; see ``portal.support.views``.
 """
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+import hmac
+from datetime import datetime, timedelta, timezone
 
 from flask import current_app
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 VENDOR = "vendor-ticket-link"
 CUSTOMER = "customer-ticket-link"
 MAX_AGE = {VENDOR: timedelta(days=14), CUSTOMER: timedelta(days=60)}
+MAX_TOKEN_LENGTH = 400
 
 
 class LinkInvalid(Exception):
@@ -23,42 +33,78 @@ class LinkInvalid(Exception):
         self.expired = expired
 
 
-def _serializer(purpose: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=purpose)
+class _ClockSigner(TimestampSigner):
+    """Signs with the caller's ``now`` (services pass their clock), not the machine's."""
+
+    def __init__(self, *args, clock: datetime | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._clock = clock
+
+    def get_timestamp(self) -> int:
+        return int(self._clock.timestamp()) if self._clock else super().get_timestamp()
 
 
-def _email_tag(email: str) -> str:
-    return hashlib.sha256(email.encode()).hexdigest()[:12]
+def _serializer(purpose: str, now: datetime | None = None) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=purpose, signer=_ClockSigner,
+                                  signer_kwargs={"clock": now})
 
 
-def make_token(purpose: str, ticket) -> str:
-    return _serializer(purpose).dumps({"t": ticket.id, "e": _email_tag(ticket.customer_email)})
+def email_tag(email: str) -> str:
+    return hashlib.sha256((email or "").strip().lower().encode()).hexdigest()[:16]
 
 
-def read_token(purpose: str, token: str) -> dict:
-    """The token's payload, or :class:`LinkInvalid`. The caller still checks the ticket."""
+def make_token(purpose: str, ticket, *, now: datetime | None = None) -> str:
+    if purpose == VENDOR:
+        payload = {"t": ticket.id, "a": ticket.linked_account_id}
+    else:
+        payload = {"t": ticket.id, "e": email_tag(ticket.customer_email)}
+    return _serializer(purpose, now).dumps(payload)
+
+
+def read_token(purpose: str, token: str, *, now: datetime | None = None) -> tuple[dict, datetime]:
+    """The token's payload and when it expires, or :class:`LinkInvalid`. The caller still checks
+    that the ticket matches (:func:`matches`)."""
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        raise LinkInvalid()
+    serializer = _serializer(purpose)
     try:
-        data = _serializer(purpose).loads(token, max_age=int(MAX_AGE[purpose].total_seconds()))
-    except SignatureExpired as exc:
-        raise LinkInvalid(expired=True) from exc
+        # Verify the signature first; the age is checked against ``now`` below (a clock we pass).
+        data, signed_at = serializer.loads(token, return_timestamp=True)
     except BadSignature as exc:
         raise LinkInvalid() from exc
-    if not isinstance(data, dict) or not isinstance(data.get("t"), int):
+    expires_at = signed_at.astimezone(timezone.utc) + MAX_AGE[purpose]
+    current = now or datetime.now(timezone.utc)
+    if current >= expires_at:
+        raise LinkInvalid(expired=True)
+    if not isinstance(data, dict) or not isinstance(data.get("t"), int) or isinstance(data.get("t"), bool):
         raise LinkInvalid()
-    return data
+    # Base64 leaves a few bits of the last character unused, so two spellings can carry the same
+    # signature. Only the exact token we would have issued is accepted.
+    canonical = _serializer(purpose, signed_at).dumps(data)
+    if not hmac.compare_digest(canonical, token):
+        raise LinkInvalid()
+    return data, expires_at
 
 
-def matches(data: dict, ticket) -> bool:
-    return data.get("t") == ticket.id and data.get("e") == _email_tag(ticket.customer_email)
+def matches(purpose: str, data: dict, ticket) -> bool:
+    if ticket is None or data.get("t") != ticket.id:
+        return False
+    if purpose == VENDOR:
+        return data.get("a") == ticket.linked_account_id
+    return data.get("e") == email_tag(ticket.customer_email)
 
 
-def vendor_url(ticket) -> str:
+def vendor_url(ticket, *, now: datetime | None = None) -> str:
     from portal.notifications.mail import external_url
 
-    return external_url("support.vendor_link", token=make_token(VENDOR, ticket))
+    return external_url("support.vendor_link", token=make_token(VENDOR, ticket, now=now))
 
 
-def customer_url(ticket) -> str:
+def customer_url(ticket, *, now: datetime | None = None) -> str:
     from portal.notifications.mail import external_url
 
-    return external_url("support.customer_link", token=make_token(CUSTOMER, ticket))
+    return external_url("support.customer_link", token=make_token(CUSTOMER, ticket, now=now))
+
+
+__all__ = ["CUSTOMER", "VENDOR", "LinkInvalid", "SignatureExpired", "customer_url", "email_tag",
+           "make_token", "matches", "read_token", "vendor_url"]

@@ -5,10 +5,32 @@ A ticket's state is a :class:`TicketState`. Each event function takes the state,
 person can read). :func:`advance` is what the timer sweep calls: it performs the one automatic
 action that is due and returns what happened, so the caller can record it.
 
-Deadlines are computed in the account's time zone. Any automatic action that would fall on a
-Saturday or Sunday there happens the following Monday at the same local clock time.
-Tech-support warnings are chained: each step counts from the time the previous one was due, so a
-warning moved to Monday is still followed by two full days before the next step.
+Time rules (the reading we build)
+---------------------------------
+* Deadlines are computed in the **account's** time zone (``Rules.tz``). Any automatic action that
+  would fall on a Saturday or Sunday there happens the following **Monday at the same local clock
+  time** (:func:`weekend_adjusted`); business-day counts skip Saturday and Sunday
+  (:func:`add_business_days`). So a deadline produced by these rules is always on a weekday.
+* Customer refund/cancel requests (order page, phone, or tech support turned into a request) are
+  processed 24 h after they were made; requests the vendor opens from the transaction after 5
+  minutes. Processing starts the settle delay (sandbox setting, 24 h), after which the request is
+  finalized and the ticket closes. Each of these deadlines gets the weekend rule.
+* **Chained tech-support warnings.** "After 48 h a warning, after two more days a second warning,
+  after two more days (6 days in all) the ticket closes" is read as a *chain*: each step is due two
+  days after the moment the previous step was due (after the weekend rule), not at fixed offsets
+  of 48/96/144 h from the last reply. With fixed offsets, a reply on Thursday morning would put
+  both warnings on the same Monday (Saturday and Monday-morning deadlines both move to Monday);
+  the chain keeps the promise of "two more days" between the steps, so both parties always get two
+  working days after a warning. A reply by either side restarts the chain from the reply.
+  Customer silent (the vendor answered last): a warning after 7 business days and the close after
+  14 business days, both counted from the vendor's reply.
+* **Catching up.** The sweep may run late (downtime). A step is then carried out at once, still
+  dated by when it was due, and the following step is computed from that due time, so the
+  timeline is the same as if the worker had never stopped. One exception keeps the weekend free:
+  if the late sweep itself runs on a Saturday or Sunday in the account's zone, a step that was
+  due on a weekday waits until Monday (:func:`advance` returns ``None``). A step due *on* a
+  weekend instant can only come from a person's explicit "process now" (:func:`process_now`) and
+  runs at once.
 """
 from __future__ import annotations
 
@@ -412,6 +434,28 @@ def close(
     return _closed(state)
 
 
+def allowed_type_changes(
+    state: TicketState, *, by: Party, now: datetime, rules: Rules, customer_agreed: bool = False
+) -> list[TicketType]:
+    """The types ``by`` may turn the ticket into right now (what a page should offer)."""
+    allowed = []
+    for to_type in TicketType:
+        try:
+            change_type(state, to_type, by=by, now=now, rules=rules, customer_agreed=customer_agreed)
+        except Refused:
+            continue
+        allowed.append(to_type)
+    return allowed
+
+
+def may_close(state: TicketState, *, by: Party, now: datetime, customer_agreed: bool = False) -> bool:
+    try:
+        close(state, by=by, now=now, customer_agreed=customer_agreed)
+    except Refused:
+        return False
+    return True
+
+
 def reopen(state: TicketState, *, by: Party, now: datetime, rules: Rules) -> TicketState:
     """A closed ticket opens again (not one closed by a completed refund or cancellation)."""
     if not state.is_closed:
@@ -479,6 +523,8 @@ def advance(state: TicketState, now: datetime, rules: Rules) -> Step | None:
     due = state.next_action_at
     if due > now:
         return None
+    if is_weekend(now, rules.tz) and not is_weekend(due, rules.tz):
+        return None  # a late catch-up never acts on a weekend; it waits for Monday
     action = state.next_action
     if action is Action.PROCESS:
         after = replace(

@@ -131,10 +131,27 @@ def can(action, obj=None) -> bool:
     return policy_can(current_principal(), action, obj)
 
 
+def feature_assets(static_folder: str) -> dict[str, list[str]]:
+    """Every feature's CSS and JS under static/css and static/js (besides app.*).
+
+    base.html loads them all on every page: htmx's boosted navigation swaps <body> only, so an
+    asset a page put in its <head> would be missing after arriving from another tab. Feature
+    scripts therefore initialise through ``htmx.onLoad`` and check for their own elements."""
+    from pathlib import Path
+
+    root = Path(static_folder)
+    found = {}
+    for kind in ("css", "js"):
+        files = sorted(p.name for p in (root / kind).glob(f"*.{kind}") if p.stem != "app")
+        found[kind] = [f"{kind}/{name}" for name in files]
+    return found
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.filters.update(money=money, local=local, time_left=time_left, label=label, iso=iso)
     app.jinja_env.globals.update(
-        can=can, visible_tabs=visible_tabs, label=label, now=utcnow, has_endpoint=has_endpoint
+        can=can, visible_tabs=visible_tabs, label=label, now=utcnow, has_endpoint=has_endpoint,
+        feature_assets=feature_assets(app.static_folder),
     )
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

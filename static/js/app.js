@@ -51,5 +51,13 @@
     }
   }, true);
 
+  // <button data-print> prints the page (pages that offer it have a print stylesheet).
+  document.addEventListener("click", (ev) => {
+    if (ev.target.closest("[data-print]")) {
+      ev.preventDefault();
+      window.print();
+    }
+  });
+
   window.Portal = { formatLeft: formatLeft };
 })();

@@ -137,3 +137,16 @@ def test_login_follows_only_local_next_urls(client, make):
     evil = client.post("/auth/login?next=https://evil.test/", data={
         "email": owner.email, "password": PASSWORD, "next": "https://evil.test/"})
     assert "evil.test" not in evil.headers["Location"]
+
+
+def test_a_write_request_after_a_quiet_minute_does_not_wait_on_itself(client, make, login):
+    """The session touch must ride on a POST's own transaction (SQLite holds one write lock)."""
+    owner = make.owner()
+    login(owner)
+    row = db.session.scalar(select(UserSession))
+    row.last_seen_at = row.last_seen_at - timedelta(minutes=2)
+    db.session.commit()
+    response = client.post("/auth/logout")
+    assert response.status_code in (302, 303)
+    db.session.refresh(row)
+    assert row.revoked_at is not None

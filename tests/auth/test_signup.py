@@ -1,0 +1,196 @@
+"""Sign-up (DOMAIN.md §1): the form, its field errors, the neutral answer, the rows it creates."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from portal.accounts.models import LinkedAccount
+from portal.auth import hashing, signup
+from portal.auth.models import SecurityAnswer, User
+from portal.crypto import decrypt, pepper
+from portal.extensions import db
+from tests.auth.conftest import GOOD_PASSWORD, SIGNUP, events, last_link, mails
+from tests.conftest import HX
+
+
+def post(client, **changes):
+    data = dict(SIGNUP, **changes)
+    return client.post("/auth/signup", data=data)
+
+
+def test_the_sign_up_page_lists_the_questions_and_links_back_to_login(client):
+    page = client.get("/auth/signup").get_data(as_text=True)
+    assert "What was the name of your first pet?" in page and "Create my Master Account" in page
+    assert page.count("<option") >= 10
+    assert 'href="/auth/login"' in page
+
+
+def test_login_page_links_to_sign_up_and_forgot_password(client):
+    page = client.get("/auth/login").get_data(as_text=True)
+    assert 'href="/auth/signup"' in page and 'href="/auth/forgot-password"' in page
+
+
+def test_sign_up_creates_the_owner_answers_pin_and_pending_account_and_mails_the_link(client, now):
+    response = post(client)
+    assert response.status_code == 303 and response.headers["Location"].endswith("/auth/signup/check-your-mailbox")
+    owner = db.session.scalar(select(User).where(User.email == "nora@shop.test"))
+    assert owner.is_owner and owner.confirmed_at is None and owner.password_hash is None
+    assert hashing.verify_secret(owner.pin_hash, pepper("482913"))
+    answers = db.session.scalars(select(SecurityAnswer).where(SecurityAnswer.user_id == owner.id)
+                                 .order_by(SecurityAnswer.position)).all()
+    assert [(a.question_key, a.hint) for a in answers] == [
+        ("first_pet", "A dog, three letters"), ("birth_city", "Silk and bouchons")]
+    assert hashing.verify_secret(answers[0].answer_hash, hashing.normalise_answer("  REX "))
+    assert "Rex" not in answers[0].answer_hash
+    account = db.session.scalar(select(LinkedAccount).where(LinkedAccount.nickname == "norashop"))
+    assert (account.status, account.source, account.timezone) == ("pending", "sandbox", "Europe/Berlin")
+    assert account.master_account_id == owner.master_account_id
+    assert "sandbox-pass" in decrypt(account.credentials_enc) and "sandbox-pass" not in account.credentials_enc
+    [mail] = mails("signup_confirm")
+    assert mail.subject == "Master Account Confirmation" and mail.recipient == "nora@shop.test"
+    assert "/auth/set-password?token=" in mail.payload["text"] and mail.payload["html"]
+    assert events("signup.created")
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Check your mailbox" in page and "nora@shop.test" in page
+
+
+def test_errors_are_shown_per_field_and_non_secret_input_is_kept(client):
+    response = post(client, email="not-an-email", hint_1="It is rex", pin="1234", pin_confirm="1234",
+                    question_2="first_pet", nickname="x!")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Please enter a valid email address." in page
+    assert "The hint must not contain the answer." in page
+    assert "A straight run of digits (like 1234 or 987654) is too easy to guess." in page
+    assert "Please choose two different questions." in page
+    assert "A ClickBank nickname has 5 to 10 letters and digits." in page
+    assert 'value="Nora"' in page and 'value="Newman"' in page and 'value="Rex"' in page
+    assert 'value="1234"' not in page and "sandbox-pass" not in page  # secrets are not sent back
+    assert db.session.scalar(select(User)) is None
+
+
+def test_pins_must_match(client):
+    page = post(client, pin_confirm="482914").get_data(as_text=True)
+    assert "The two PINs are not the same." in page
+
+
+def test_htmx_gets_only_the_form_back_with_its_errors(client):
+    response = client.post("/auth/signup", data=dict(SIGNUP, pin="1111", pin_confirm="1111"), headers=HX)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<html" not in page and 'id="signup-form"' in page
+    assert "one repeated digit" in page
+
+
+def test_htmx_success_redirects_the_whole_page(client):
+    response = client.post("/auth/signup", data=SIGNUP, headers=HX)
+    assert response.status_code == 204 and response.headers["HX-Redirect"].endswith("/check-your-mailbox")
+
+
+def test_a_nickname_already_linked_anywhere_is_refused_clearly(client, make):
+    make.account(make.owner(), "norashop")
+    page = post(client).get_data(as_text=True)
+    assert "This ClickBank account is already linked to a Master Account." in page
+    assert db.session.scalar(select(User).where(User.email == "nora@shop.test")) is None
+
+
+def test_a_removed_nickname_can_be_linked_again(client, make):
+    make.account(make.owner(), "norashop", status="removed")
+    assert post(client).status_code == 303
+
+
+def test_a_nickname_held_by_an_abandoned_sign_up_is_released(client, now):
+    from unittest import mock
+
+    with mock.patch("portal.auth.views.utcnow", return_value=now):
+        post(client)  # never confirmed
+    with mock.patch("portal.auth.views.utcnow", return_value=now + timedelta(hours=24, seconds=1)):
+        assert post(client, email="rival@shop.test").status_code == 303
+    statuses = sorted(a.status for a in db.session.scalars(select(LinkedAccount)))
+    assert statuses == ["pending", "removed"]
+    assert events("account.released")
+
+
+def test_a_pending_sign_up_with_a_live_link_keeps_its_nickname(client):
+    post(client)
+    page = post(client, email="rival@shop.test").get_data(as_text=True)
+    assert "already linked" in page
+
+
+def test_an_already_registered_email_gets_the_same_answer_and_the_owner_a_mail(client, make):
+    owner = make.owner(email="nora@shop.test")
+    known = post(client, nickname="othershop")
+    fresh = post(client, email="fresh@shop.test", nickname="freshshop")
+    assert known.status_code == fresh.status_code == 303
+    assert known.headers["Location"] == fresh.headers["Location"]
+    assert len(db.session.scalars(select(User).where(User.email == "nora@shop.test")).all()) == 1
+    [notice] = mails("signup_existing")
+    assert notice.recipient == owner.email and "already has a login" in notice.payload["text"]
+    assert db.session.scalar(select(LinkedAccount).where(LinkedAccount.nickname == "othershop")) is None
+
+
+def test_an_unconfirmed_owner_signing_up_again_gets_a_fresh_confirmation_link(client):
+    post(client)
+    first = last_link("signup_confirm")
+    post(client, nickname="othershop")
+    assert len(mails("signup_confirm")) == 2 and last_link("signup_confirm") != first
+    assert db.session.scalar(select(LinkedAccount).where(LinkedAccount.nickname == "othershop")) is None
+
+
+@pytest.mark.parametrize("state", ["unknown", "existing", "locked", "unconfirmed", "disabled"])
+def test_sign_up_does_the_same_hash_work_for_every_email(client, make, now, counting_hasher, state):
+    """S12: the response and the argon2 work are the same whatever the email's state."""
+    if state != "unknown":
+        user = make.owner(email="nora@shop.test")
+        if state == "locked":
+            user.locked_until = now + timedelta(days=1000)
+        if state == "unconfirmed":
+            user.confirmed_at = None
+        if state == "disabled":
+            user.is_enabled = False
+        db.session.commit()
+    counting_hasher.update(hash=0, verify=0)
+    response = post(client, nickname=f"shop{state[:5]}")
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith("/auth/signup/check-your-mailbox")
+    assert counting_hasher == {"hash": 3, "verify": 0}  # PIN + two answers, on every path
+
+
+def test_a_logged_in_user_visiting_sign_up_goes_home(client, make, login):
+    login(make.owner())
+    assert client.get("/auth/signup").status_code in (302, 303)
+
+
+def test_the_sign_up_service_refuses_a_taken_nickname(make, now):
+    make.account(make.owner(), "takenacct")
+    data = signup.SignUp(email="a@b.test", first_name="A", last_name="B", questions=[], pin="2468",
+                         nickname="TakenAcct", account_password="x")
+    with pytest.raises(signup.NicknameTaken):
+        signup.sign_up(data, now=now)
+
+
+def test_confirming_links_the_first_account_and_the_owner_reaches_the_dashboard(client, open_link):
+    post(client)
+    page = open_link(last_link("signup_confirm"))
+    assert page.status_code == 200 and "Confirm your Master Account" in page.get_data(as_text=True)
+    done = client.post("/auth/set-password", data={
+        "step": "password", "new_password": GOOD_PASSWORD, "confirm_password": GOOD_PASSWORD})
+    assert done.status_code == 303 and done.headers["Location"].endswith("/auth/login")
+    owner = db.session.scalar(select(User).where(User.email == "nora@shop.test"))
+    assert owner.confirmed_at is not None
+    account = db.session.scalar(select(LinkedAccount).where(LinkedAccount.nickname == "norashop"))
+    assert account.status == "linked" and account.linked_at is not None
+    login_page = client.get("/auth/login").get_data(as_text=True)
+    assert 'value="nora@shop.test"' in login_page and "confirmed" in login_page
+    client.post("/auth/login", data={"email": "nora@shop.test", "password": GOOD_PASSWORD})
+    assert client.get("/", follow_redirects=True).request.path == "/dashboard/"
+
+
+def test_an_unconfirmed_owner_cannot_log_in(client):
+    post(client)
+    owner = db.session.scalar(select(User).where(User.email == "nora@shop.test"))
+    owner.password_hash = hashing.hash_secret(GOOD_PASSWORD)  # even with a password somehow set
+    db.session.commit()
+    response = client.post("/auth/login", data={"email": "nora@shop.test", "password": GOOD_PASSWORD})
+    assert response.status_code == 200 and "Wrong email or password" in response.get_data(as_text=True)

@@ -1,0 +1,111 @@
+"""The Dashboard in a real browser: the chart is drawn, its legend lists the accounts, and changing
+the period swaps numbers and chart in place (no page load) and updates the URL."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+
+def _chart_state(page, currency: str) -> dict:
+    return page.evaluate(
+        """(currency) => {
+            const canvas = document.querySelector(`canvas[data-dashboard-chart="${currency}"]`);
+            const chart = canvas && window.Chart && window.Chart.getChart(canvas);
+            if (!chart) return {drawn: false};
+            // Count painted pixels: a drawn bar chart is far from blank.
+            const ctx = canvas.getContext('2d');
+            const px = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+            let painted = 0;
+            for (let i = 3; i < px.length; i += 4) if (px[i] > 0) painted++;
+            return {
+                drawn: true,
+                labels: chart.data.labels.length,
+                datasets: chart.data.datasets.map(d => d.label),
+                colours: chart.data.datasets.map(d => d.backgroundColor),
+                painted: painted,
+            };
+        }""",
+        currency,
+    )
+
+
+def test_dashboard_draws_the_chart_and_changes_period_in_place(page, log_in, portal_url, shot):
+    log_in("owner@demo.test")
+    page.goto(portal_url + "/dashboard/")
+    page.wait_for_selector("canvas[data-dashboard-chart='USD'][data-drawn='true']")
+
+    usd = _chart_state(page, "USD")
+    assert usd["drawn"] and usd["labels"] == 30
+    assert set(usd["datasets"]) >= {"ketovital", "fitforge"}
+    assert len(set(usd["colours"])) == len(usd["colours"])  # one distinct colour per account
+    assert usd["painted"] > 5000
+    eur = _chart_state(page, "EUR")
+    assert eur["drawn"] and "mindshift" in eur["datasets"]
+
+    legend = page.locator("[data-legend-for='USD']")
+    expect(legend).to_contain_text("ketovital")
+    expect(legend).to_contain_text("fitforge")
+    expect(page.locator("[data-legend-for='EUR']")).to_contain_text("mindshift")
+    # Numbers also as a table, one row per account and currency, totals per currency.
+    table = page.get_by_test_id("per-account")
+    for nickname in ("ketovital", "mindshift", "fitforge"):
+        expect(table.locator(f"tr[data-account='{nickname}']").first).to_be_visible()
+    expect(table.locator("tr[data-total='USD']")).to_be_visible()
+    expect(table.locator("tr[data-total='EUR']")).to_be_visible()
+    # The chart's numbers day by day, fetched when the table is opened.
+    page.get_by_test_id("daily-table").locator("summary").click()
+    expect(page.locator("table[data-currency='USD'] thead")).to_contain_text("ketovital")
+    expect(page.locator("table[data-currency='USD'] tbody tr")).to_have_count(30)
+    shot("30-days")
+
+    # Change the period: htmx swaps the body, the page itself stays (marker survives).
+    page.evaluate("window.__stillHere = true")
+    before = page.get_by_test_id("total-gross-USD").inner_text()
+    page.get_by_test_id("period-presets").get_by_role("link", name="7 days").click()
+    expect(page).to_have_url(re.compile(r"/dashboard/\?period=7d$"))
+    expect(
+        page.get_by_test_id("period-presets").get_by_role("link", name="7 days")
+    ).to_have_attribute("aria-current", "true")
+    page.wait_for_function(
+        "() => { const c = document.querySelector(\"canvas[data-dashboard-chart='USD']\");"
+        " const ch = c && Chart.getChart(c); return ch && ch.data.labels.length === 7; }"
+    )
+    assert page.evaluate("window.__stillHere") is True
+    assert page.get_by_test_id("total-gross-USD").inner_text() != before
+    assert _chart_state(page, "USD")["painted"] > 1000
+
+    # Back restores the 30 days, chart included.
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"/dashboard/$"))
+    page.wait_for_function(
+        "() => { const c = document.querySelector(\"canvas[data-dashboard-chart='USD']\");"
+        " const ch = c && Chart.getChart(c); return ch && ch.data.labels.length === 30; }"
+    )
+    assert page.get_by_test_id("total-gross-USD").inner_text() == before
+    page.get_by_test_id("period-presets").get_by_role("link", name="7 days").click()
+    expect(page).to_have_url(re.compile(r"period=7d$"))
+
+    # Hiding an account from the legend.
+    page.locator("[data-legend-for='USD'] button", has_text="ketovital").click()
+    expect(page.locator("[data-legend-for='USD'] button", has_text="ketovital")).to_have_attribute(
+        "aria-pressed", "false"
+    )
+
+    # A custom range.
+    page.locator("#period-from").fill("2026-01-01")
+    page.locator("#period-to").fill("2026-01-01")
+    page.get_by_role("button", name="Show").click()
+    expect(page).to_have_url(re.compile(r"period=custom"))
+    assert page.evaluate("window.__stillHere") is True
+    shot("7-days")
+
+
+def test_arriving_from_another_tab_draws_the_chart(page, log_in, portal_url):
+    """Tabs are boosted links; the Dashboard still gets its scripts and draws."""
+    log_in("owner@demo.test")
+    page.goto(portal_url + "/accounts/")
+    page.get_by_test_id("tabs").get_by_role("link", name="Dashboard").click()
+    page.wait_for_selector("canvas[data-dashboard-chart='USD'][data-drawn='true']")
+    assert _chart_state(page, "USD")["painted"] > 1000
