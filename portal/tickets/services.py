@@ -600,16 +600,13 @@ def available_actions(principal: Principal, ticket: Ticket, *, now: datetime) ->
         lambda: lifecycle.close(state, by=vendor, now=now, customer_agreed=True)
     )
     options.close = options.close_blocked is None
-    for to_type in TicketType:
-        if to_type is state.ticket_type or (to_type.is_money and not may_refund):
-            continue
-        blocked = _dry_run(
-            lambda t=to_type: lifecycle.change_type(
-                state, t, by=vendor, now=now, rules=rules, customer_agreed=True
-            )
+    options.change_types = [
+        t.value
+        for t in lifecycle.allowed_type_changes(
+            state, by=vendor, now=now, rules=rules, customer_agreed=True
         )
-        if blocked is None:
-            options.change_types.append(to_type.value)
+        if may_refund or not t.is_money
+    ]
     options.needs_consent = (
         state.ticket_type.is_money
         and state.refund_state is RefundState.REQUESTED

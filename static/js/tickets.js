@@ -1,6 +1,7 @@
 // Tickets tab: keyboard work in the queue (j/k move, Enter opens, / searches), c focuses the
-// comment box on a ticket, and short filter URLs. No inline scripts (CSP); nothing here is
-// needed for the pages to work.
+// comment box on a ticket, and short filter URLs. base.html loads this on every page, so every
+// handler is delegated from the document and acts only on the Tickets pages' own elements.
+// No inline scripts (CSP); nothing here is needed for the pages to work.
 (function () {
   "use strict";
 
@@ -62,8 +63,8 @@
     switch (ev.key) {
       case "j": handled = move(1); break;
       case "k": handled = move(-1); break;
-      case "/": handled = focusField("queue-q"); break;
-      case "c": handled = focusField("comment"); break;
+      case "/": handled = focusField("queue-q"); break;  // only the queue has this box
+      case "c": handled = !!document.getElementById("ticket-main") && focusField("comment"); break;
       case "Enter": {
         // A focused link or button does its own thing; otherwise open the selected row.
         if (target.closest && target.closest("a, button")) return;
