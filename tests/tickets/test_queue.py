@@ -414,12 +414,16 @@ def test_account_queue_shows_that_account_only(client, login, desk, ticket_for, 
     html = queue(client, url)
     assert numbers(html) == [mine.id]
     assert 'name="vendor"' not in html  # the account is the page's, not a filter
+    assert 'data-testid="account-head"' in html  # the owner's account window: its header
+    assert 'data-testid="account-head"' not in client.get(url, headers=HX).get_data(as_text=True)
     fragment = client.get(url + "?type=tech_support", headers=HX).get_data(as_text=True)
     assert numbers(fragment) == [mine.id] and "<html" not in fragment
 
 
 def test_account_queue_of_an_account_not_granted_is_404(client, login, desk, make):
     login(desk.clerk)
+    mine = queue(client, "/accounts/ketovital/tickets")
+    assert "ketovital" in mine and 'data-testid="account-head"' not in mine  # no Accounts tab
     assert client.get("/accounts/mindshift/tickets").status_code == 404
     assert client.get("/accounts/nosuch/tickets").status_code == 404
     stranger = make.owner()

@@ -6,9 +6,11 @@ from __future__ import annotations
 from flask import abort, request, url_for
 from flask_wtf.csrf import generate_csrf
 
+from portal.accounts.models import LinkedAccount
 from portal.authz.permissions import Action
 from portal.authz.policy import can
 from portal.authz.scope import current_principal, load_or_404
+from portal.extensions import db
 from portal.tickets import bp, forms, presenters, queries
 from portal.tickets.models import Ticket
 from portal.types import utcnow
@@ -38,6 +40,11 @@ def _queue(nickname: str | None = None):
         account = queries.account_by_nickname(accounts, nickname)
         if account is None:
             abort(404)
+    # The owner reaches one account's queue from the Accounts tab: it carries that account's
+    # header and sub-navigation there (clerks have no Accounts tab).
+    account_page = None
+    if account is not None and can(principal, Action.TAB_ACCOUNTS) and not is_fragment_request():
+        account_page = db.session.get(LinkedAccount, account.id)
     form, filt = forms.queue_filter(request.args, accounts, fixed_account=account)
     page = queries.search(principal.account_ids, filt, cursor=request.args.get("after"))
     by_id = {a.id: a for a in accounts}
@@ -54,6 +61,7 @@ def _queue(nickname: str | None = None):
         filt=filt,
         page=page,
         account=account,
+        account_page=account_page,
         account_list=accounts,
         rows=rows,
         sort_labels=queries.SORT_LABELS,
