@@ -6,7 +6,7 @@ meanwhile gets :class:`Conflict` instead of overwriting the first clerk's work.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -30,8 +30,9 @@ from portal.tickets.lifecycle import (
     TicketType,
 )
 from portal.tickets.models import Ticket, TicketEvent
+from portal.tickets.queries import unindexed
 from portal.transactions import services as txn_services
-from portal.transactions.models import Transaction
+from portal.transactions.models import Transaction, TxnType
 
 RETURN_STEPS = ("label_sent", "in_transit", "received")
 RETURN_EVENTS = {
@@ -124,9 +125,21 @@ def rules_for(account: LinkedAccount) -> lifecycle.Rules:
     )
 
 
+CHARGE_TYPES = (TxnType.SALE, TxnType.BILL, TxnType.TEST_SALE, TxnType.TEST_BILL)
+
+
 def _sale_at(txn: Transaction) -> datetime:
-    """Refund windows count from the purchase or, for a subscription, the latest rebill."""
-    return txn_services.last_charge(txn).occurred_at
+    """Refund windows count from the purchase or, for a subscription, the latest rebill (the
+    time of ``txn_services.last_charge``, read through the order's index: with a time order or a
+    max() to serve, SQLite would walk every transaction of the account instead)."""
+    times = db.session.scalars(
+        select(Transaction.occurred_at).where(
+            Transaction.linked_account_id == txn.linked_account_id,
+            Transaction.sale_receipt == txn.sale_receipt,
+            unindexed(Transaction.txn_type).in_([t.value for t in CHARGE_TYPES]),
+        )
+    ).all()
+    return max(times, default=txn.occurred_at)
 
 
 def state_of(ticket: Ticket) -> TicketState:
@@ -340,8 +353,8 @@ class _TxnView:
 def add_comment(actor: Actor, ticket: Ticket, comment: str, *, now: datetime, expected_version=None) -> Ticket:
     text = lifecycle.check_comment(comment)
     _authorize(actor, "comment", ticket, Perm_Action.TICKET_WORK)
-    state = lifecycle.comment(state_of(ticket), by=actor.party, now=now, rules=rules_for(ticket.linked_account))
     _check_version(ticket, expected_version)
+    state = lifecycle.comment(state_of(ticket), by=actor.party, now=now, rules=rules_for(ticket.linked_account))
     _apply(ticket, state, now)
     event = _event(ticket, actor, EventKind.COMMENTED, now, comment=text)
     return _finish(ticket, event, "ticket_reply", now)
@@ -361,6 +374,7 @@ def change_type(
     text = lifecycle.check_comment(comment)
     needs = Perm_Action.TICKET_REFUND if to_type.is_money else Perm_Action.TICKET_WORK
     _authorize(actor, "change_type", ticket, needs)
+    _check_version(ticket, expected_version)
     before = ticket.ticket_type
     state = lifecycle.change_type(
         state_of(ticket),
@@ -370,7 +384,6 @@ def change_type(
         rules=rules_for(ticket.linked_account),
         customer_agreed=customer_agreed,
     )
-    _check_version(ticket, expected_version)
     _apply(ticket, state, now)
     if not to_type.is_money:
         ticket.return_status = None
@@ -393,9 +406,9 @@ def close(
 ) -> Ticket:
     text = lifecycle.check_comment(comment)
     _authorize(actor, "close", ticket, Perm_Action.TICKET_WORK)
+    _check_version(ticket, expected_version)
     before = ticket.status
     state = lifecycle.close(state_of(ticket), by=actor.party, now=now, customer_agreed=customer_agreed)
-    _check_version(ticket, expected_version)
     _apply(ticket, state, now)
     event = _event(
         ticket, actor, EventKind.CLOSED, now, comment=text,
@@ -408,8 +421,8 @@ def reopen(actor: Actor, ticket: Ticket, comment: str, *, now: datetime, expecte
     text = lifecycle.check_comment(comment)
     needs = Perm_Action.TICKET_REFUND if TicketType(ticket.ticket_type).is_money else Perm_Action.TICKET_WORK
     _authorize(actor, "reopen", ticket, needs)
-    state = lifecycle.reopen(state_of(ticket), by=actor.party, now=now, rules=rules_for(ticket.linked_account))
     _check_version(ticket, expected_version)
+    state = lifecycle.reopen(state_of(ticket), by=actor.party, now=now, rules=rules_for(ticket.linked_account))
     _apply(ticket, state, now)
     event = _event(ticket, actor, EventKind.REOPENED, now, comment=text,
                    from_value=Status.CLOSED.value, to_value=Status.REOPENED.value)
@@ -419,8 +432,8 @@ def reopen(actor: Actor, ticket: Ticket, comment: str, *, now: datetime, expecte
 def escalate(actor: Actor, ticket: Ticket, comment: str, *, now: datetime, expected_version=None) -> Ticket:
     text = lifecycle.check_comment(comment)
     _authorize(actor, "escalate", ticket, Perm_Action.TICKET_WORK)
-    state = lifecycle.escalate(state_of(ticket), now=now, rules=rules_for(ticket.linked_account))
     _check_version(ticket, expected_version)
+    state = lifecycle.escalate(state_of(ticket), now=now, rules=rules_for(ticket.linked_account))
     _apply(ticket, state, now)
     event = _event(ticket, actor, EventKind.ESCALATED, now, comment=text, to_value="escalated")
     return _finish(ticket, event, "ticket_changed", now)
@@ -435,11 +448,11 @@ def change_email(
     if "@" not in new_email or len(new_email) > 254 or any(c.isspace() for c in new_email):
         raise Refused("invalid_email", "Please enter a valid email address.")
     _authorize(actor, "change_email", ticket, Perm_Action.TICKET_WORK)
+    _check_version(ticket, expected_version)
     lifecycle.check_can_change_details(state_of(ticket))
     before = ticket.customer_email
     if new_email == before:
         raise Refused("same_email", "That is already the customer's email address.")
-    _check_version(ticket, expected_version)
     ticket.customer_email = new_email
     ticket.updated_at = now
     db.session.execute(
@@ -473,6 +486,7 @@ def record_return(actor: Actor, ticket: Ticket, step: str, comment: str, *, now:
         raise Refused("invalid_return_step", "Unknown return status.")
     text = lifecycle.check_comment(comment)
     _authorize(actor, "return", ticket, Perm_Action.TICKET_WORK)
+    _check_version(ticket, expected_version)
     current = RETURN_STEPS.index(ticket.return_status) if ticket.return_status else -1
     if RETURN_STEPS.index(step) != current + 1:
         raise Refused(
@@ -484,7 +498,6 @@ def record_return(actor: Actor, ticket: Ticket, step: str, comment: str, *, now:
         state = lifecycle.hold_for_return(state)
     else:
         lifecycle.check_can_change_details(state)
-    _check_version(ticket, expected_version)
     _apply(ticket, state, now)
     before = ticket.return_status
     ticket.return_status = step
@@ -496,12 +509,12 @@ def hand_off(actor: Actor, ticket: Ticket, comment: str, *, now: datetime, expec
     """Escalate a held refund to the person with Refund authority (the Escalations view)."""
     text = lifecycle.check_comment(comment)
     _authorize(actor, "handoff", ticket, Perm_Action.TICKET_WORK)
+    _check_version(ticket, expected_version)
     lifecycle.check_can_change_details(state_of(ticket))
     if ticket.return_status is None:
         raise Refused("no_return", "Record the return label first, then escalate the refund.")
     if ticket.handoff_at is not None:
         raise Refused("already_handed_off", "This refund is already with the refund authority.")
-    _check_version(ticket, expected_version)
     ticket.handoff_at = now
     ticket.updated_at = now
     event = _event(ticket, actor, EventKind.HANDOFF, now, comment=text, to_value="refund_authority")
@@ -512,19 +525,96 @@ def process_refund(actor: Actor, ticket: Ticket, comment: str, *, now: datetime,
     """The refund authority lets a held refund go through (only once the return is received)."""
     text = lifecycle.check_comment(comment)
     _authorize(actor, "process", ticket, Perm_Action.TICKET_REFUND)
+    _check_version(ticket, expected_version)
     if ticket.return_status not in (None, "received"):
         raise Refused(
             "return_not_received",
             "The return has not arrived at the warehouse yet; process the refund once it is received.",
         )
     state = lifecycle.process_now(state_of(ticket), now=now)
-    _check_version(ticket, expected_version)
     _apply(ticket, state, now)
     ticket.handoff_at = None
     event = _event(ticket, actor, EventKind.REFUND_APPROVED, now, comment=text)
     db.session.flush()
     run_due(ticket, now=now, commit=False)
     return _finish(ticket, event, "ticket_changed", now)
+
+
+# ---------------------------------------------------------------------------------------------
+# What a user may do with a ticket now (the ticket page shows exactly these)
+
+
+@dataclass
+class Options:
+    """The actions the ticket page offers. Each one is a dry run of the same lifecycle rule and
+    policy check the action itself performs, so the page never offers what the server refuses;
+    ``*_blocked`` holds the lifecycle's reason when an action exists but is not possible now."""
+
+    work: bool = False
+    comment: bool = False
+    close: bool = False
+    close_blocked: str | None = None
+    reopen: bool = False
+    reopen_blocked: str | None = None
+    escalate: bool = False
+    change_types: list[str] = field(default_factory=list)
+    needs_consent: bool = False
+    change_email: bool = False
+
+    @property
+    def any(self) -> bool:
+        return any(
+            (self.comment, self.close, self.reopen, self.escalate, self.change_types, self.change_email)
+        )
+
+
+def _dry_run(rule) -> str | None:
+    try:
+        rule()
+    except Refused as refused:
+        return refused.message
+    return None
+
+
+def available_actions(principal: Principal, ticket: Ticket, *, now: datetime) -> Options:
+    options = Options(work=can(principal, Perm_Action.TICKET_WORK, ticket))
+    if not options.work:
+        return options
+    may_refund = can(principal, Perm_Action.TICKET_REFUND, ticket)
+    state = state_of(ticket)
+    rules = rules_for(ticket.linked_account)
+    vendor = Party.VENDOR
+    options.comment = (
+        _dry_run(lambda: lifecycle.comment(state, by=vendor, now=now, rules=rules)) is None
+    )
+    if state.is_closed:
+        if TicketType(ticket.ticket_type).is_money and not may_refund:
+            options.reopen_blocked = "Reopening a refund or cancellation needs Refund authority."
+        else:
+            options.reopen_blocked = _dry_run(
+                lambda: lifecycle.reopen(state, by=vendor, now=now, rules=rules)
+            )
+        options.reopen = options.reopen_blocked is None
+        return options
+    options.close_blocked = _dry_run(
+        lambda: lifecycle.close(state, by=vendor, now=now, customer_agreed=True)
+    )
+    options.close = options.close_blocked is None
+    options.change_types = [
+        t.value
+        for t in lifecycle.allowed_type_changes(
+            state, by=vendor, now=now, rules=rules, customer_agreed=True
+        )
+        if may_refund or not t.is_money
+    ]
+    options.needs_consent = (
+        state.ticket_type.is_money
+        and state.refund_state is RefundState.REQUESTED
+        and not state.vendor_initiated
+    )
+    options.escalate = _dry_run(lambda: lifecycle.escalate(state, now=now, rules=rules)) is None
+    options.change_email = _dry_run(lambda: lifecycle.check_can_change_details(state)) is None
+    return options
 
 
 # ---------------------------------------------------------------------------------------------
