@@ -95,7 +95,7 @@ def load_or_404(model, object_id, action: Action, principal: Principal | None = 
         object_id = int(object_id)
     except (TypeError, ValueError):
         abort(404)
-    if not (0 < object_id < 2**63):
+    if not (0 < object_id < 2**31):  # INTEGER ids are 32-bit on PostgreSQL
         abort(404)
     obj = db.session.get(model, object_id)
     if obj is None or principal is None:

@@ -107,3 +107,10 @@ def test_development_generates_a_secret_key_into_the_instance_folder(monkeypatch
 
 def test_dev_mailbox_exists_only_in_development(client):
     assert client.get("/dev/mail/").status_code == 404
+
+
+def test_an_id_beyond_the_integer_range_is_a_404_not_a_crash(client, login, make):
+    owner = make.owner()
+    login(owner)
+    assert client.get("/tickets/1099511627776").status_code == 404
+    assert client.get("/tickets/2147483648").status_code == 404
