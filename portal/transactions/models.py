@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     JSON,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -201,3 +202,37 @@ class DailySales(db.Model):
     chargeback_count: Mapped[int] = mapped_column(Integer, default=0)
     chargeback_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     fee_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class SubscriptionEventKind(StrEnum):
+    CANCELLED = "cancelled"
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    DATE_CHANGED = "date_changed"
+
+
+class SubscriptionEvent(db.Model):
+    """One change to a subscription made from the portal (who, when, before, after, why).
+    Rows are only ever inserted, like ticket events."""
+
+    __tablename__ = "subscription_events"
+    __table_args__ = (
+        Index("ix_subscription_events_subscription", "subscription_id", "id"),
+        Index("ix_subscription_events_account_at", "linked_account_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id"))
+    linked_account_id: Mapped[int] = mapped_column(ForeignKey("linked_accounts.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(16))  # SubscriptionEventKind
+    actor_kind: Mapped[str] = mapped_column(String(12))  # tickets.lifecycle.ActorKind
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor_label: Mapped[str] = mapped_column(String(160), default="")
+    from_value: Mapped[str | None] = mapped_column(String(64))
+    to_value: Mapped[str | None] = mapped_column(String(64))
+    comment: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict | None] = mapped_column(JSON)
+
+    subscription = relationship("Subscription")
+    actor = relationship("User")

@@ -1,0 +1,210 @@
+"""The search page (all accounts, or one account under its own URL), its count and the CSV."""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+from urllib.parse import urlencode
+
+from flask import Response, abort, request, stream_with_context, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from portal.accounts.models import AccountStatus, LinkedAccount
+from portal.authz.permissions import Action
+from portal.authz.scope import current_principal
+from portal.extensions import db, limiter
+from portal.transactions import bp, queries
+from portal.transactions.forms import SearchForm
+from portal.types import utcnow
+from portal.web.decorators import require
+from portal.web.htmx import render
+from jinja2_fragments.flask import render_block
+from portal.web.templating import ZERO_DECIMAL, viewer_zone
+
+log = logging.getLogger(__name__)
+
+
+def _user_key() -> str:
+    return f"user:{getattr(current_user, 'id', None) or request.remote_addr}"
+
+
+def _account_by_nickname(nickname: str) -> LinkedAccount:
+    """One of the user's accounts by nickname (a linked one before a removed namesake)."""
+    principal = current_principal()
+    account = db.session.scalar(
+        select(LinkedAccount)
+        .where(LinkedAccount.nickname == nickname[:32], LinkedAccount.id.in_(principal.account_ids))
+        .order_by((LinkedAccount.status == AccountStatus.LINKED).desc(), LinkedAccount.id.desc())
+        .limit(1)
+    )
+    if account is None:
+        abort(404)
+    return account
+
+
+def _form(fixed: LinkedAccount | None) -> tuple[SearchForm, queries.Filters, list[LinkedAccount]]:
+    """The filter form with its choices, and the filters it gives."""
+    principal = current_principal()
+    form = SearchForm(request.args)
+    accounts = queries.accounts_for(principal)
+    form.account.choices = [("", "All accounts")] + [(str(a.id), a.nickname) for a in accounts]
+    if fixed is not None:
+        scope = [fixed.id]
+    elif form.account.data and form.account.data.isdigit() and int(form.account.data) in principal.account_ids:
+        scope = [int(form.account.data)]
+    else:
+        scope = list(principal.account_ids)
+    names = {a.id: a.nickname for a in accounts}
+    seen, products = set(), []
+    for p in queries.products_for(scope):
+        if p.sku not in seen:
+            seen.add(p.sku)
+            label = f"{p.sku} — {p.title}" + ("" if len(scope) == 1 else f" ({names.get(p.linked_account_id, '')})")
+            products.append((p.sku, label))
+    form.sku.choices = [("", "All products")] + products
+    form.currency.choices = [("", "Any")] + [(c, c) for c in queries.currencies_for(scope)]
+    form.validate()
+    return form, form.to_filters(viewer_zone(), fixed.id if fixed else None), accounts
+
+
+def _args_without(*names: str) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in request.args.items(multi=True) if k not in names and v != ""]
+
+
+def _page(fixed: LinkedAccount | None):
+    principal = current_principal()
+    form, filters, accounts = _form(fixed)
+    page = queries.search_page(principal, filters, request.args.get("after"))
+    base = request.path
+    query = _args_without("after")
+    export_endpoint = ("transactions.account_export", {"nickname": fixed.nickname}) if fixed else (
+        "transactions.export", {})
+    ctx = dict(
+        form=form,
+        filters=filters,
+        page=page,
+        fixed_account=fixed,
+        accounts={a.id: a for a in accounts},
+        type_labels=queries.TYPE_LABELS,
+        reversals=queries.REVERSALS,
+        base_url=base,
+        first_url=base + ("?" + urlencode(query) if query else ""),
+        next_url=base + "?" + urlencode(query + [("after", page.next_cursor)]) if page.next_cursor else None,
+        is_first_page=not request.args.get("after"),
+        count_url=_count_url(fixed, query),
+        export_url=url_for(export_endpoint[0], **export_endpoint[1]) + ("?" + urlencode(query) if query else ""),
+    )
+    return render("transactions/index.html", block="results", **ctx)
+
+
+def _count_url(fixed: LinkedAccount | None, query: list[tuple[str, str]]) -> str:
+    pairs = [(k, v) for k, v in query if not (fixed and k == "account")]
+    if fixed:
+        pairs.append(("account", str(fixed.id)))
+    return url_for("transactions.count") + ("?" + urlencode(pairs) if pairs else "")
+
+
+@bp.get("/")
+@require(Action.TAB_TRANSACTIONS)
+def index():
+    """Search across every account the user may see; the results block updates as they type."""
+    return _page(None)
+
+
+@require(Action.TAB_TRANSACTIONS)
+def account_search(nickname: str):
+    """The same search, fixed to one account (its own URL, so windows do not interfere)."""
+    return _page(_account_by_nickname(nickname))
+
+
+@bp.get("/count")
+@require(Action.TRANSACTION_SEARCH)
+def count():
+    """How many match (capped, within a time budget), loaded after the rows."""
+    _, filters, _ = _form(None)
+    result = queries.count(current_principal(), filters)
+    # Only ever a fragment (the page asks for it after the rows arrive).
+    return render_block("transactions/index.html", "count", result=result)
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV export
+
+CSV_HEADER = [
+    "Date (UTC)", "Account", "Receipt", "Order receipt", "Type", "SKU", "Product", "Quantity",
+    "Amount", "Shipping", "Tax", "Currency", "First name", "Last name", "Email", "Country",
+    "Affiliate", "Payment method", "Tracking ID", "Transaction ID",
+]
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def safe_cell(value) -> str:
+    """A CSV cell a spreadsheet will not run as a formula (OWASP CSV injection)."""
+    if value is None:
+        return ""
+    text = str(value)
+    if text.startswith(FORMULA_START):
+        return "'" + text
+    return text
+
+
+def _amount(cents, currency: str) -> str:
+    if cents is None:
+        return ""
+    if currency in ZERO_DECIMAL:
+        return str(cents)
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+def csv_lines(rows, nicknames: dict[int, str]):
+    """The CSV text in pieces of a few hundred rows (a generator: nothing is held)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    buffer.write("\ufeff")  # so spreadsheet programs read the file as UTF-8
+    writer.writerow(CSV_HEADER)
+    for n, r in enumerate(rows, 1):
+        writer.writerow([safe_cell(v) for v in (
+            r.occurred_at.strftime("%Y-%m-%dT%H:%M:%SZ"), nicknames.get(r.linked_account_id, ""),
+            r.receipt, r.sale_receipt, r.txn_type, r.sku, r.product_title, r.quantity,
+            _amount(r.amount_cents, r.currency), _amount(r.shipping_cents, r.currency),
+            _amount(r.tax_cents, r.currency), r.currency, r.customer_first_name, r.customer_last_name,
+            r.customer_email, r.customer_country, r.affiliate, r.payment_method, r.tracking_id, r.id,
+        )])
+        if n % 500 == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def _export(fixed: LinkedAccount | None):
+    principal = current_principal()
+    _, filters, accounts = _form(fixed)
+    nicknames = {a.id: a.nickname for a in accounts}
+    stamp = utcnow().strftime("%Y%m%d-%H%M")
+    scope = re.sub(r"[^a-z0-9-]", "", fixed.nickname.lower()) if fixed else "all-accounts"
+    filename = f"transactions-{scope or 'account'}-{stamp}.csv"
+    log.info("CSV export of transactions by user %s (%s)", principal.user_id, scope)
+    rows = queries.export_rows(principal, filters)
+    return Response(
+        stream_with_context(csv_lines(rows, nicknames)),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"',
+                 "X-Content-Type-Options": "nosniff"},
+    )
+
+
+@bp.get("/export.csv")
+@require(Action.TRANSACTION_SEARCH, Action.TAB_TRANSACTIONS)
+@limiter.limit("20 per minute", key_func=_user_key)
+def export():
+    """The whole result as CSV, streamed row chunk by row chunk."""
+    return _export(None)
+
+
+@require(Action.TRANSACTION_SEARCH, Action.TAB_TRANSACTIONS)
+@limiter.limit("20 per minute", key_func=_user_key)
+def account_export(nickname: str):
+    return _export(_account_by_nickname(nickname))
