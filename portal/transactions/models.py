@@ -89,6 +89,8 @@ class Transaction(db.Model):
         Index("ix_transactions_email", "customer_email"),
         Index("ix_transactions_last_name", "customer_last_name_lc"),
         Index("ix_transactions_affiliate", "affiliate", "occurred_at"),
+        # The Transactions tab: rare types (chargebacks, fees, tests) across many accounts.
+        Index("ix_transactions_type_time", "txn_type", "occurred_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -68,11 +68,17 @@ class TxnAccess:
     has_ticket: bool
 
 
+def _no_index(column):
+    """On SQLite, keep the planner off ``column``'s index (see the module docstring)."""
+    return _hinted(column, _is_sqlite())
+
+
 def order_has_ticket(account_id: int, sale_receipt: str) -> bool:
     return bool(
         db.session.scalar(
             select(literal(1)).where(
-                exists().where(Ticket.linked_account_id == account_id, Ticket.receipt == sale_receipt)
+                exists().where(_no_index(Ticket.linked_account_id) == account_id,
+                               Ticket.receipt == sale_receipt)
             )
         )
     )
@@ -121,27 +127,25 @@ def sale_of(txn: Transaction) -> Transaction:
 
 
 def related(txn: Transaction) -> list[Transaction]:
-    """Every row of the order (sale, rebills, refunds, chargebacks, fees), oldest first."""
-    return list(
-        db.session.scalars(
-            select(Transaction)
-            .where(
-                Transaction.linked_account_id == txn.linked_account_id,
-                Transaction.sale_receipt == txn.sale_receipt,
-            )
-            .order_by(Transaction.occurred_at, Transaction.id)
+    """Every row of the order (sale, rebills, refunds, chargebacks, fees), oldest first.
+    (Sorted here: an ORDER BY would lure SQLite onto the account's time index.)"""
+    rows = db.session.scalars(
+        select(Transaction).where(
+            Transaction.linked_account_id == txn.linked_account_id,
+            Transaction.sale_receipt == txn.sale_receipt,
         )
     )
+    return sorted(rows, key=lambda r: (r.occurred_at, r.id))
 
 
 def tickets_of(txn: Transaction) -> list[Ticket]:
-    return list(
-        db.session.scalars(
-            select(Ticket)
-            .where(Ticket.linked_account_id == txn.linked_account_id, Ticket.receipt == txn.sale_receipt)
-            .order_by(Ticket.opened_at.desc(), Ticket.id.desc())
+    """The order's tickets, newest first."""
+    rows = db.session.scalars(
+        select(Ticket).where(
+            _no_index(Ticket.linked_account_id) == txn.linked_account_id, Ticket.receipt == txn.sale_receipt
         )
     )
+    return sorted(rows, key=lambda t: (t.opened_at, t.id), reverse=True)
 
 
 def subscription_for(txn: Transaction) -> Subscription | None:
@@ -193,11 +197,12 @@ class TextMatch:
 
 
 def interpret(q: str, field: str = "auto") -> TextMatch | None:
-    """Read the search box: an @ means an email, digits or a dash a receipt, words a name."""
+    """Read the search box: an @ (or a dot, underscore or plus in one word) means an email,
+    digits or a dash a receipt, words a name."""
     q = " ".join((q or "").split())[:120]
     if not q:
         return None
-    if field == "email" or (field == "auto" and "@" in q):
+    if field == "email" or (field == "auto" and " " not in q and any(c in q for c in "@._+")):
         return TextMatch("email", q.lower().replace(" ", ""))
     if field == "receipt":
         return TextMatch("receipt", q.upper().replace(" ", ""))
@@ -259,19 +264,20 @@ def _ci_prefix(column, value: str, sqlite: bool):
     return column.ilike(escaped, escape="\\")
 
 
-# The indexes a search can be driven by, besides time order (SQLite only).
+# The indexes a search can be driven by (SQLite only); the other indexed columns get a "+".
 DRIVER_COLUMNS = {
     "receipt": ("receipt",),
     "email": ("customer_email",),
     "name": ("customer_last_name_lc",),
     "receipt_or_name": ("receipt", "customer_last_name_lc"),
     "affiliate": ("affiliate",),
-    "sku": ("sku",),
-    "account": ("linked_account_id", "occurred_at", "txn_type"),
+    "account_type": ("linked_account_id", "txn_type", "occurred_at"),
+    "account": ("linked_account_id", "occurred_at"),
+    "type": ("txn_type", "occurred_at"),
     "time": ("occurred_at",),
 }
 INDEXED = ("linked_account_id", "occurred_at", "txn_type", "receipt", "customer_email",
-           "customer_last_name_lc", "affiliate", "sku", "sale_receipt")
+           "customer_last_name_lc", "affiliate", "sale_receipt")
 
 
 @dataclass
@@ -333,7 +339,7 @@ class Search:
         if not self.principal.has(Perm.SEARCH_ORDERS):
             conds.append(
                 exists().where(
-                    Ticket.linked_account_id == Transaction.linked_account_id,
+                    _hinted(Ticket.linked_account_id, self.sqlite) == Transaction.linked_account_id,
                     Ticket.receipt == Transaction.sale_receipt,
                 )
             )
@@ -363,12 +369,26 @@ def prepare(principal: Principal, filters: Filters) -> Search | None:
     return search
 
 
+def _surely_selective(m: TextMatch) -> bool:
+    """A long receipt prefix or an email with its @ matches a handful of rows: no need to
+    probe the index before using it."""
+    return (m.kind == "receipt" and len(m.value) >= 6) or (m.kind == "email" and "@" in m.value[1:])
+
+
+def _probe(conds) -> int:
+    """How many rows match ``conds`` (index-only), counting no further than PROBE_LIMIT."""
+    inner = select(literal(1)).select_from(Transaction).where(*conds).limit(PROBE_LIMIT)
+    return db.session.scalar(select(func.count()).select_from(inner.subquery()))
+
+
 def _plan(search: Search) -> str:
     """Pick the index that finds the fewest rows: probe each candidate (an index-only count,
-    capped), else walk one account's time index, else the global time index."""
+    capped), else walk the accounts' rows newest first through a time index."""
     f = search.filters
-    candidates: dict[str, list] = {}
     m = search.match
+    if m is not None and not f.affiliate and _surely_selective(m):
+        return m.kind
+    candidates: dict[str, list] = {}
     if m is not None:
         if m.kind == "receipt":
             candidates["receipt"] = [_prefix(Transaction.receipt, m.value, True)]
@@ -382,17 +402,30 @@ def _plan(search: Search) -> str:
                     _prefix(Transaction.customer_last_name_lc, m.value, True))]
     if f.affiliate:
         candidates["affiliate"] = [Transaction.affiliate == f.affiliate]
-    if f.sku:
-        candidates["sku"] = [Transaction.sku == f.sku]
     best, best_n = None, PROBE_LIMIT
     for name, conds in candidates.items():
-        inner = select(literal(1)).select_from(Transaction).where(*conds).limit(PROBE_LIMIT)
-        n = db.session.scalar(select(func.count()).select_from(inner.subquery()))
+        n = _probe(conds)
         if n < best_n:
             best, best_n = name, n
     if best is not None:
         return best
-    return "account" if len(search.account_ids) == 1 else "time"
+    # Types: a rare type (chargebacks, fees) is found fastest through a type index; a common one
+    # (sales) by walking time and skipping the others.
+    window = []
+    if f.date_from:
+        window.append(Transaction.occurred_at >= day_start(f.date_from, f.tz))
+    if f.date_to:
+        window.append(Transaction.occurred_at < day_start(f.date_to + timedelta(days=1), f.tz))
+    # One type: its index is already in time order, whatever the type. Several: probe.
+    if len(search.account_ids) == 1:
+        if len(f.types) == 1 or (f.types and _probe([
+                Transaction.linked_account_id == search.account_ids[0], Transaction.txn_type.in_(f.types),
+                *window]) < PROBE_LIMIT):
+            return "account_type"
+        return "account"
+    if len(f.types) == 1 or (f.types and _probe([Transaction.txn_type.in_(f.types), *window]) < PROBE_LIMIT):
+        return "type"
+    return "time"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -525,12 +558,15 @@ def export_rows(principal: Principal, filters: Filters, chunk: int = EXPORT_CHUN
 # Choices for the filter form
 
 
-def accounts_for(principal: Principal) -> list[LinkedAccount]:
+def accounts_for(principal: Principal) -> list:
+    """The user's accounts (id, nickname, colour, timezone, status), by nickname: light rows,
+    since every search request needs them for the account column."""
     if not principal.account_ids:
         return []
     return list(
-        db.session.scalars(
-            select(LinkedAccount)
+        db.session.execute(
+            select(LinkedAccount.id, LinkedAccount.nickname, LinkedAccount.colour, LinkedAccount.timezone,
+                   LinkedAccount.status)
             .where(LinkedAccount.id.in_(principal.account_ids))
             .order_by(LinkedAccount.nickname)
         )
@@ -545,6 +581,12 @@ def products_for(account_ids) -> list[Product]:
             select(Product).where(Product.linked_account_id.in_(account_ids)).order_by(Product.sku)
         )
     )
+
+
+def sku_exists(account_ids, sku: str) -> bool:
+    return bool(account_ids) and db.session.scalar(
+        select(func.count(Product.id)).where(Product.linked_account_id.in_(account_ids), Product.sku == sku)
+    ) > 0
 
 
 def currencies_for(account_ids) -> list[str]:

@@ -19,11 +19,12 @@ from portal.transactions import bp, queries
 from portal.transactions.forms import SearchForm
 from portal.types import utcnow
 from portal.web.decorators import require
-from portal.web.htmx import render
+from portal.web.htmx import is_fragment_request, render
 from jinja2_fragments.flask import render_block
 from portal.web.templating import ZERO_DECIMAL, viewer_zone
 
 log = logging.getLogger(__name__)
+CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 
 
 def _user_key() -> str:
@@ -56,15 +57,22 @@ def _form(fixed: LinkedAccount | None) -> tuple[SearchForm, queries.Filters, lis
         scope = [int(form.account.data)]
     else:
         scope = list(principal.account_ids)
-    names = {a.id: a.nickname for a in accounts}
-    seen, products = set(), []
-    for p in queries.products_for(scope):
-        if p.sku not in seen:
-            seen.add(p.sku)
-            label = f"{p.sku} — {p.title}" + ("" if len(scope) == 1 else f" ({names.get(p.linked_account_id, '')})")
-            products.append((p.sku, label))
-    form.sku.choices = [("", "All products")] + products
-    form.currency.choices = [("", "Any")] + [(c, c) for c in queries.currencies_for(scope)]
+    if is_fragment_request():
+        # The form is not drawn, only checked: confirm the one product and currency asked for
+        # instead of listing them all (this keeps typing fast).
+        sku, currency = form.sku.data or "", form.currency.data or ""
+        form.sku.choices = [("", "All products")] + ([(sku, sku)] if sku and queries.sku_exists(scope, sku) else [])
+        form.currency.choices = [("", "Any")] + ([(currency, currency)] if CURRENCY_RE.match(currency) else [])
+    else:
+        names = {a.id: a.nickname for a in accounts}
+        seen, products = set(), []
+        for p in queries.products_for(scope):
+            if p.sku not in seen:
+                seen.add(p.sku)
+                suffix = "" if len(scope) == 1 else f" ({names.get(p.linked_account_id, '')})"
+                products.append((p.sku, f"{p.sku} — {p.title}{suffix}"))
+        form.sku.choices = [("", "All products")] + products
+        form.currency.choices = [("", "Any")] + [(c, c) for c in queries.currencies_for(scope)]
     form.validate()
     return form, form.to_filters(viewer_zone(), fixed.id if fixed else None), accounts
 
