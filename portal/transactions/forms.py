@@ -24,6 +24,19 @@ from portal.tickets.lifecycle import MIN_COMMENT_LENGTH
 from portal.transactions.queries import TYPE_LABELS, Filters
 from portal.web.templating import ZERO_DECIMAL
 
+try:  # WTForms 3.3 deprecates plain tuples as choices
+    from wtforms.fields.choices import SelectChoice as _Choice
+except ImportError:  # pragma: no cover - older WTForms
+    from collections import namedtuple
+
+    _Choice = namedtuple("_Choice", "value label")
+
+
+def choice(value: str, label: str):
+    """One option of a select, radio or checkbox group (``.value``, ``.label``)."""
+    return _Choice(value, label)
+
+
 MAX_AMOUNT = Decimal("10000000")  # 10 million in major units: far above any order
 
 
@@ -74,9 +87,9 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-TYPE_CHOICES = [(value, label) for value, label in TYPE_LABELS.items()]
-FIELD_CHOICES = [("auto", "Anything"), ("receipt", "Receipt"), ("email", "Customer email"),
-                 ("name", "Customer name")]
+TYPE_CHOICES = [choice(value, label) for value, label in TYPE_LABELS.items()]
+FIELD_CHOICES = [choice("auto", "Anything"), choice("receipt", "Receipt"), choice("email", "Customer email"),
+                 choice("name", "Customer name")]
 
 
 class SearchForm(Form):
@@ -88,10 +101,10 @@ class SearchForm(Form):
     date_from = DateField("From", validators=[Optional(), SaneDate()])
     date_to = DateField("To", validators=[Optional(), SaneDate()])
     types = MultiCheckboxField("Type", choices=TYPE_CHOICES)
-    account = SelectField("Account", choices=[("", "All accounts")], default="")
-    sku = SelectField("Product", choices=[("", "All products")], default="")
+    account = SelectField("Account", choices=[choice("", "All accounts")], default="")
+    sku = SelectField("Product", choices=[choice("", "All products")], default="")
     affiliate = StringField("Affiliate", validators=[Optional(), Length(max=32)])
-    currency = SelectField("Currency", choices=[("", "Any")], default="")
+    currency = SelectField("Currency", choices=[choice("", "Any")], default="")
     amount_min = Amount("Amount from")
     amount_max = Amount("to")
     include_test = BooleanField("Include test transactions")
@@ -155,7 +168,8 @@ class SearchForm(Form):
 class OpenTicketForm(FlaskForm):
     ticket_type = RadioField(
         "Ticket type",
-        choices=[("tech_support", "Tech support"), ("refund", "Refund"), ("cancel", "Cancellation")],
+        choices=[choice("tech_support", "Tech support"), choice("refund", "Refund"),
+                 choice("cancel", "Cancellation")],
         default="tech_support",
         validators=[InputRequired(message="Please choose the kind of ticket.")],
     )

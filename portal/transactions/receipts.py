@@ -117,15 +117,22 @@ def _unicode_fonts() -> tuple[str, str] | None:
     return None
 
 
+# Latin letters that Unicode does not decompose into a base letter and a mark.
+UNDECOMPOSABLE = {"Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "Œ": "OE", "œ": "oe", "ı": "i", "Ħ": "H",
+                  "ħ": "h", "Ŧ": "T", "ŧ": "t", "€": "EUR", "–": "-", "—": "-", "‘": "'", "’": "'",
+                  "“": '"', "”": '"', "…": "..."}
+
+
 def _latin1(text: str) -> str:
-    """For the built-in PDF font: keep Latin-1, decompose the rest (Ł → L), else '?'."""
+    """For the built-in PDF font: keep Latin-1, simplify the rest (Ł → L, ă → a), else '?'."""
     out = []
     for ch in text:
         try:
             ch.encode("latin-1")
             out.append(ch)
         except UnicodeEncodeError:
-            base = unicodedata.normalize("NFKD", ch).encode("latin-1", "ignore").decode("latin-1")
+            base = UNDECOMPOSABLE.get(ch) or unicodedata.normalize("NFKD", ch).encode(
+                "latin-1", "ignore").decode("latin-1")
             out.append(base or "?")
     return "".join(out)
 

@@ -16,7 +16,7 @@ from portal.authz.permissions import Action
 from portal.authz.scope import current_principal
 from portal.extensions import db, limiter
 from portal.transactions import bp, queries
-from portal.transactions.forms import SearchForm
+from portal.transactions.forms import SearchForm, choice
 from portal.types import utcnow
 from portal.web.decorators import require
 from portal.web.htmx import is_fragment_request, render
@@ -50,7 +50,7 @@ def _form(fixed: LinkedAccount | None) -> tuple[SearchForm, queries.Filters, lis
     principal = current_principal()
     form = SearchForm(request.args)
     accounts = queries.accounts_for(principal)
-    form.account.choices = [("", "All accounts")] + [(str(a.id), a.nickname) for a in accounts]
+    form.account.choices = [choice("", "All accounts")] + [choice(str(a.id), a.nickname) for a in accounts]
     if fixed is not None:
         scope = [fixed.id]
     elif form.account.data and form.account.data.isdigit() and int(form.account.data) in principal.account_ids:
@@ -61,8 +61,9 @@ def _form(fixed: LinkedAccount | None) -> tuple[SearchForm, queries.Filters, lis
         # The form is not drawn, only checked: confirm the one product and currency asked for
         # instead of listing them all (this keeps typing fast).
         sku, currency = form.sku.data or "", form.currency.data or ""
-        form.sku.choices = [("", "All products")] + ([(sku, sku)] if sku and queries.sku_exists(scope, sku) else [])
-        form.currency.choices = [("", "Any")] + ([(currency, currency)] if CURRENCY_RE.match(currency) else [])
+        form.sku.choices = [choice("", "All products")] + (
+            [choice(sku, sku)] if sku and queries.sku_exists(scope, sku) else [])
+        form.currency.choices = [choice("", "Any")] + ([choice(currency, currency)] if CURRENCY_RE.match(currency) else [])
     else:
         names = {a.id: a.nickname for a in accounts}
         seen, products = set(), []
@@ -70,9 +71,9 @@ def _form(fixed: LinkedAccount | None) -> tuple[SearchForm, queries.Filters, lis
             if p.sku not in seen:
                 seen.add(p.sku)
                 suffix = "" if len(scope) == 1 else f" ({names.get(p.linked_account_id, '')})"
-                products.append((p.sku, f"{p.sku} — {p.title}{suffix}"))
-        form.sku.choices = [("", "All products")] + products
-        form.currency.choices = [("", "Any")] + [(c, c) for c in queries.currencies_for(scope)]
+                products.append(choice(p.sku, f"{p.sku} — {p.title}{suffix}"))
+        form.sku.choices = [choice("", "All products")] + products
+        form.currency.choices = [choice("", "Any")] + [choice(c, c) for c in queries.currencies_for(scope)]
     form.validate()
     return form, form.to_filters(viewer_zone(), fixed.id if fixed else None), accounts
 
