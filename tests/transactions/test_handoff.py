@@ -192,3 +192,15 @@ def test_the_panel_is_empty_for_tech_support(app, make, world):
     ticket = make.ticket(sale, now=days_ago(world, 1))
     with app.test_request_context():
         assert render_template("transactions/_handoff_panel.html", ticket=ticket).strip() == ""
+
+
+def test_inside_escalations_the_row_is_refreshed_with_the_panel(client, login, world, refund_ticket):
+    login(world.tickets_clerk)
+    body = step(client, refund_ticket, "return", "Label sent by email.", step="label_sent",
+                context="returns").get_data(as_text=True)
+    assert f'id="handoff-panel-{refund_ticket.id}"' in body
+    row = re.search(rf'<tr id="escalation-{refund_ticket.id}" hx-swap-oob="true">.*?</tr>', body, re.S)
+    assert row and "Return label sent" in row.group(0)
+    assert 'name="context" value="returns"' in body  # the next action keeps its context
+    plain = step(client, refund_ticket, "return", "Parcel on its way.", step="in_transit").get_data(as_text=True)
+    assert "hx-swap-oob" not in plain

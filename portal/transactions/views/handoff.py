@@ -24,6 +24,8 @@ from portal.transactions.forms import TicketStepForm
 from portal.transactions.views.detail import safe_next
 from portal.types import utcnow
 from portal.web.decorators import require
+from jinja2_fragments.flask import render_block
+
 from portal.web.htmx import is_fragment_request, redirect_to, render, trigger
 
 DONE = {
@@ -33,13 +35,35 @@ DONE = {
 }
 
 
+def _context() -> str | None:
+    """The Escalations tab the panel sits in, if any (its row is refreshed with the panel)."""
+    value = request.form.get("context")
+    return value if value in handoff.TABS else None
+
+
+def _fragment(ticket: Ticket, **ctx) -> str:
+    """The panel, plus (inside Escalations) its list row swapped out of band."""
+    tab = _context()
+    html = render_template("transactions/_handoff_panel.html", ticket=ticket, handoff_context=tab,
+                           handoff_next=request.form.get("next"), **ctx)
+    if tab:
+        principal = current_principal()
+        row = render_block(
+            "transactions/escalations.html", "escalation_row", t=ticket, oob=True, tab=tab, now=utcnow(),
+            panels={ticket.id: handoff.panel_for(ticket, principal)},
+            accounts={ticket.linked_account_id: ticket.linked_account},
+        )
+        html += f"<template>{row}</template>"  # a <tr> survives HTML parsing only inside <template>
+    return html
+
+
 def _panel(ticket: Ticket, *, status: int = 200, error: str | None = None, form_kind: str | None = None,
            comment: str = "", message: str | None = None):
-    ctx = dict(ticket=ticket, handoff_error=error, handoff_form=form_kind, handoff_comment=comment,
-               handoff_message=message, handoff_next=request.form.get("next"))
+    ctx = dict(handoff_error=error, handoff_form=form_kind, handoff_comment=comment, handoff_message=message)
     if is_fragment_request():
-        return render_template("transactions/_handoff_panel.html", **ctx), status
-    return render("transactions/handoff_form.html", **ctx), status
+        return _fragment(ticket, **ctx), status
+    return render("transactions/handoff_form.html", ticket=ticket, handoff_next=request.form.get("next"),
+                  **ctx), status
 
 
 def _act(ticket_id: int, kind: str, needs: Action, call):
@@ -63,9 +87,7 @@ def _act(ticket_id: int, kind: str, needs: Action, call):
         db.session.rollback()
         return _panel(db.session.get(Ticket, ticket_id), error=exc.message, form_kind=kind, comment=comment)
     if is_fragment_request():
-        response = render_template("transactions/_handoff_panel.html", ticket=ticket,
-                                   handoff_message=DONE[kind], handoff_next=form.next.data)
-        return trigger(make_response(response), "ticket-changed")
+        return trigger(make_response(_fragment(ticket, handoff_message=DONE[kind])), "ticket-changed")
     flash(DONE[kind], "success")
     return redirect_to(safe_next(form.next.data) or url_for("tickets.show", ticket_id=ticket.id))
 
