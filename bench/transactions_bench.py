@@ -15,6 +15,7 @@ login, as the browser would ask while typing: an htmx request for the results bl
   * CSV export of --export-rows rows in a fresh process: rows, seconds, peak RSS
     (``resource.getrusage``) and peak Python allocations (tracemalloc) (target RSS < 200 MB)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,7 +47,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def summary(name: str, samples: list[float], target: float | None = None) -> dict:
-    cpu = CPU[-len(samples):] if len(CPU) >= len(samples) else []
+    cpu = CPU[-len(samples) :] if len(CPU) >= len(samples) else []
     CPU.clear()
     row = {
         "cpu_p95": percentile(cpu, 95) if cpu else None,
@@ -59,9 +60,13 @@ def summary(name: str, samples: list[float], target: float | None = None) -> dic
         "target": target,
     }
     verdict = "" if target is None else ("PASS" if row["p95"] <= target else "FAIL")
-    print(f"{name:58s} n={row['n']:4d} p50={row['p50']:7.2f} p95={row['p95']:7.2f} "
-          f"p99={row['p99']:7.2f} max={row['max']:7.2f} ms"
-          + (f" (CPU p95 {row['cpu_p95']:.2f})" if row["cpu_p95"] is not None else "") + f" {verdict}", flush=True)
+    print(
+        f"{name:58s} n={row['n']:4d} p50={row['p50']:7.2f} p95={row['p95']:7.2f} "
+        f"p99={row['p99']:7.2f} max={row['max']:7.2f} ms"
+        + (f" (CPU p95 {row['cpu_p95']:.2f})" if row["cpu_p95"] is not None else "")
+        + f" {verdict}",
+        flush=True,
+    )
     row["verdict"] = verdict
     return row
 
@@ -78,11 +83,17 @@ def prepare_db(args) -> Path:
 def make_app(db_path: Path):
     from portal import create_app
 
-    return create_app({
-        "ENV": "testing", "TESTING": True, "SECRET_KEY": "bench", "WTF_CSRF_ENABLED": False,
-        "RATELIMIT_ENABLED": False, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{db_path}",
-        "BASE_URL": "http://bench.local",
-    })
+    return create_app(
+        {
+            "ENV": "testing",
+            "TESTING": True,
+            "SECRET_KEY": "bench",
+            "WTF_CSRF_ENABLED": False,
+            "RATELIMIT_ENABLED": False,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{db_path}",
+            "BASE_URL": "http://bench.local",
+        }
+    )
 
 
 def upgrade(app) -> None:
@@ -109,14 +120,16 @@ def timed_get(client, url: str, headers=None) -> float:
 
 
 def run_requests(app, n: int, seed: int) -> list[dict]:
+    from zoneinfo import ZoneInfo
+
     from sqlalchemy import func, select
 
-    from portal.authz.scope import principal_for
     from portal.auth.models import User
+    from portal.authz.scope import principal_for
     from portal.extensions import db
-    from portal.transactions import queries
+    from portal.transactions import search as queries
+    from portal.transactions.filters import Filters
     from portal.transactions.models import Transaction
-    from zoneinfo import ZoneInfo
 
     rng = random.Random(seed)
     results = []
@@ -129,7 +142,9 @@ def run_requests(app, n: int, seed: int) -> list[dict]:
                 sample.append((txn.receipt, txn.customer_email, txn.customer_last_name))
         last = db.session.scalar(select(func.max(Transaction.occurred_at)))
         first = db.session.scalar(select(func.min(Transaction.occurred_at)))
-        account_ids = [a for (a,) in db.session.execute(select(Transaction.linked_account_id).distinct())]
+        account_ids = [
+            a for (a,) in db.session.execute(select(Transaction.linked_account_id).distinct())
+        ]
         owner = db.session.scalar(select(User).where(User.email == OWNER))
         principal = principal_for(owner)
         db.session.remove()
@@ -145,38 +160,115 @@ def run_requests(app, n: int, seed: int) -> list[dict]:
             start = end - timedelta(days=30)
             yield rng.choice(account_ids), start.date().isoformat(), end.date().isoformat()
 
-    results.append(summary("search by receipt (htmx results block)",
-                           [timed_get(client, f"/transactions/?q={r_}", HX) for r_, _, _ in sample], 20))
-    results.append(summary("search by customer email (htmx results block)",
-                           [timed_get(client, f"/transactions/?q={e}", HX) for _, e, _ in sample], 20))
-    results.append(summary("account + 30-day range + type SALE (htmx)", [
-        timed_get(client, f"/transactions/?account={a}&date_from={f}&date_to={t}&types=SALE", HX)
-        for a, f, t in ranges()], 100))
-    results.append(summary("account + 30-day range + SALE and BILL (htmx)", [
-        timed_get(client, f"/transactions/?account={a}&date_from={f}&date_to={t}&types=SALE&types=BILL", HX)
-        for a, f, t in ranges()], 100))
-    results.append(summary("account + 30-day range + type SALE (full page)", [
-        timed_get(client, f"/transactions/?account={a}&date_from={f}&date_to={t}&types=SALE")
-        for a, f, t in ranges()], 100))
-    results.append(summary("all accounts, 30-day range, type CGBK (htmx)", [
-        timed_get(client, f"/transactions/?date_from={f}&date_to={t}&types=CGBK", HX)
-        for _, f, t in ranges()]))
-    results.append(summary("no filter, first page, all 50 accounts (htmx)",
-                           [timed_get(client, "/transactions/", HX) for _ in range(max(20, n // 10))]))
-    results.append(summary("customer last name (htmx)",
-                           [timed_get(client, f"/transactions/?q={ln}", HX) for _, _, ln in sample[: n // 2]]))
+    results.append(
+        summary(
+            "search by receipt (htmx results block)",
+            [timed_get(client, f"/transactions/?q={r_}", HX) for r_, _, _ in sample],
+            20,
+        )
+    )
+    results.append(
+        summary(
+            "search by customer email (htmx results block)",
+            [timed_get(client, f"/transactions/?q={e}", HX) for _, e, _ in sample],
+            20,
+        )
+    )
+    results.append(
+        summary(
+            "account + 30-day range + type SALE (htmx)",
+            [
+                timed_get(
+                    client, f"/transactions/?account={a}&date_from={f}&date_to={t}&types=SALE", HX
+                )
+                for a, f, t in ranges()
+            ],
+            100,
+        )
+    )
+    results.append(
+        summary(
+            "account + 30-day range + SALE and BILL (htmx)",
+            [
+                timed_get(
+                    client,
+                    f"/transactions/?account={a}&date_from={f}&date_to={t}&types=SALE&types=BILL",
+                    HX,
+                )
+                for a, f, t in ranges()
+            ],
+            100,
+        )
+    )
+    results.append(
+        summary(
+            "account + 30-day range + type SALE (full page)",
+            [
+                timed_get(
+                    client, f"/transactions/?account={a}&date_from={f}&date_to={t}&types=SALE"
+                )
+                for a, f, t in ranges()
+            ],
+            100,
+        )
+    )
+    results.append(
+        summary(
+            "all accounts, 30-day range, type CGBK (htmx)",
+            [
+                timed_get(client, f"/transactions/?date_from={f}&date_to={t}&types=CGBK", HX)
+                for _, f, t in ranges()
+            ],
+        )
+    )
+    results.append(
+        summary(
+            "no filter, first page, all 50 accounts (htmx)",
+            [timed_get(client, "/transactions/", HX) for _ in range(max(20, n // 10))],
+        )
+    )
+    results.append(
+        summary(
+            "customer last name (htmx)",
+            [timed_get(client, f"/transactions/?q={ln}", HX) for _, _, ln in sample[: n // 2]],
+        )
+    )
     # The second page of a wide search, through the cursor the first page hands out.
     with app.app_context():
-        page = queries.search_page(principal, queries.Filters(tz=ZoneInfo("UTC")))
+        page = queries.search_page(principal, Filters(tz=ZoneInfo("UTC")))
         cursor = page.next_cursor
         db.session.remove()
-    results.append(summary("no filter, page 2 via keyset cursor (htmx)",
-                           [timed_get(client, f"/transactions/?after={cursor}", HX) for _ in range(max(20, n // 10))]))
-    results.append(summary("count, account + 30-day range + SALE", [
-        timed_get(client, f"/transactions/count?account={a}&date_from={f}&date_to={t}&types=SALE", HX)
-        for a, f, t in ranges()]))
-    results.append(summary("transaction page", [
-        timed_get(client, f"/transactions/{rng.randint(1, max_id)}") for _ in range(max(20, n // 4))]))
+    results.append(
+        summary(
+            "no filter, page 2 via keyset cursor (htmx)",
+            [
+                timed_get(client, f"/transactions/?after={cursor}", HX)
+                for _ in range(max(20, n // 10))
+            ],
+        )
+    )
+    results.append(
+        summary(
+            "count, account + 30-day range + SALE",
+            [
+                timed_get(
+                    client,
+                    f"/transactions/count?account={a}&date_from={f}&date_to={t}&types=SALE",
+                    HX,
+                )
+                for a, f, t in ranges()
+            ],
+        )
+    )
+    results.append(
+        summary(
+            "transaction page",
+            [
+                timed_get(client, f"/transactions/{rng.randint(1, max_id)}")
+                for _ in range(max(20, n // 4))
+            ],
+        )
+    )
 
     # The queries alone (no HTTP, no template).
     with app.app_context():
@@ -187,12 +279,29 @@ def run_requests(app, n: int, seed: int) -> list[dict]:
             queries.search_page(principal, filters)
             return (time.perf_counter() - t) * 1000
 
-        results.append(summary("query only: receipt", [q_time(queries.Filters(q=r_, tz=tz)) for r_, _, _ in sample]))
-        results.append(summary("query only: email", [q_time(queries.Filters(q=e, tz=tz)) for _, e, _ in sample]))
-        results.append(summary("query only: account + range + SALE", [
-            q_time(queries.Filters(account_ids=(a,), types=("SALE",), tz=tz,
-                                   date_from=datetime.fromisoformat(f).date(), date_to=datetime.fromisoformat(t).date()))
-            for a, f, t in ranges()]))
+        results.append(
+            summary("query only: receipt", [q_time(Filters(q=r_, tz=tz)) for r_, _, _ in sample])
+        )
+        results.append(
+            summary("query only: email", [q_time(Filters(q=e, tz=tz)) for _, e, _ in sample])
+        )
+        results.append(
+            summary(
+                "query only: account + range + SALE",
+                [
+                    q_time(
+                        Filters(
+                            account_ids=(a,),
+                            types=("SALE",),
+                            tz=tz,
+                            date_from=datetime.fromisoformat(f).date(),
+                            date_to=datetime.fromisoformat(t).date(),
+                        )
+                    )
+                    for a, f, t in ranges()
+                ],
+            )
+        )
     return results
 
 
@@ -240,8 +349,10 @@ def run_export(db_path: Path, wanted_rows: int) -> dict:
     days = 5
     while True:
         start = end - timedelta(days=days)
-        n = conn.execute("SELECT count(*) FROM transactions WHERE occurred_at >= ? AND is_test = 0",
-                         (start.isoformat(),)).fetchone()[0]
+        n = conn.execute(
+            "SELECT count(*) FROM transactions WHERE occurred_at >= ? AND is_test = 0",
+            (start.isoformat(),),
+        ).fetchone()[0]
         if n >= wanted_rows or days > 400:
             break
         days += 5
@@ -251,11 +362,16 @@ def run_export(db_path: Path, wanted_rows: int) -> dict:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     result.update(expected_rows=n, url=url)
-    verdict = "PASS" if result["rss_peak_mb"] < 200 and result["rows"] >= min(n, wanted_rows) else "FAIL"
+    verdict = (
+        "PASS" if result["rss_peak_mb"] < 200 and result["rows"] >= min(n, wanted_rows) else "FAIL"
+    )
     result["verdict"] = verdict
-    print(f"CSV export: {result['rows']:,} rows ({result['bytes'] / 2**20:.1f} MB) in {result['seconds']:.1f} s; "
-          f"peak RSS {result['rss_peak_mb']:.0f} MB (before export {result['rss_before_mb']:.0f} MB), "
-          f"tracemalloc peak {result['tracemalloc_peak_mb']:.1f} MB {verdict}", flush=True)
+    print(
+        f"CSV export: {result['rows']:,} rows ({result['bytes'] / 2**20:.1f} MB) in {result['seconds']:.1f} s; "
+        f"peak RSS {result['rss_peak_mb']:.0f} MB (before export {result['rss_before_mb']:.0f} MB), "
+        f"tracemalloc peak {result['tracemalloc_peak_mb']:.1f} MB {verdict}",
+        flush=True,
+    )
     return result
 
 
@@ -277,8 +393,10 @@ def write_report(path: Path, rows: list[dict], export: dict, db_path: Path, coun
     for r in rows:
         target = f"≤ {r['target']:.0f} ms" if r["target"] else ""
         cpu = f"{r['cpu_p95']:.1f}" if r["cpu_p95"] is not None else ""
-        lines.append(f"| {r['case']} | {r['n']} | {r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | "
-                     f"{r['max']:.1f} | {cpu} | {target} | {r['verdict']} |")
+        lines.append(
+            f"| {r['case']} | {r['n']} | {r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | "
+            f"{r['max']:.1f} | {cpu} | {target} | {r['verdict']} |"
+        )
     lines += [
         "",
         "## CSV export",
@@ -299,7 +417,9 @@ def write_report(path: Path, rows: list[dict], export: dict, db_path: Path, coun
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--db", default="/work/bench-data/L.db")
     parser.add_argument("--copy-to", default="/tmp/transactions-bench")
     parser.add_argument("--no-copy", action="store_true")

@@ -1,4 +1,5 @@
 """Transactions tab: search, receipts, vendor refunds, subscriptions, the refund hand-off."""
+
 from flask import Blueprint, Flask
 
 bp = Blueprint("transactions", __name__, url_prefix="/transactions")

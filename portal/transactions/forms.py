@@ -1,4 +1,5 @@
 """Forms of the Transactions tab: the search filters (read from the URL) and the actions."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -21,7 +22,8 @@ from wtforms.validators import InputRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.tickets.lifecycle import MIN_COMMENT_LENGTH
-from portal.transactions.queries import TYPE_LABELS, Filters
+from portal.transactions.filters import Filters
+from portal.transactions.queries import TYPE_LABELS
 from portal.web.templating import ZERO_DECIMAL
 
 try:  # WTForms 3.3 deprecates plain tuples as choices
@@ -45,7 +47,9 @@ class Comment:
 
     def __call__(self, form, field):
         if len((field.data or "").strip()) < MIN_COMMENT_LENGTH:
-            raise ValidationError(f"Please write a comment of at least {MIN_COMMENT_LENGTH} characters.")
+            raise ValidationError(
+                f"Please write a comment of at least {MIN_COMMENT_LENGTH} characters."
+            )
 
 
 def comment_field(label="Comment"):
@@ -88,8 +92,12 @@ class MultiCheckboxField(SelectMultipleField):
 
 
 TYPE_CHOICES = [choice(value, label) for value, label in TYPE_LABELS.items()]
-FIELD_CHOICES = [choice("auto", "Anything"), choice("receipt", "Receipt"), choice("email", "Customer email"),
-                 choice("name", "Customer name")]
+FIELD_CHOICES = [
+    choice("auto", "Anything"),
+    choice("receipt", "Receipt"),
+    choice("email", "Customer email"),
+    choice("name", "Customer name"),
+]
 
 
 class SearchForm(Form):
@@ -114,7 +122,11 @@ class SearchForm(Form):
             raise ValidationError("The end date is before the start date.")
 
     def validate_amount_max(self, field):
-        if field.data is not None and self.amount_min.data is not None and field.data < self.amount_min.data:
+        if (
+            field.data is not None
+            and self.amount_min.data is not None
+            and field.data < self.amount_min.data
+        ):
             raise ValidationError("The upper amount is below the lower one.")
 
     def to_filters(self, tz: ZoneInfo, fixed_account: int | None = None) -> Filters:
@@ -153,12 +165,21 @@ class SearchForm(Form):
 
     @property
     def has_advanced(self) -> bool:
-        return any([
-            self.date_from.data, self.date_to.data, self.types.data, self.sku.data, self.affiliate.data,
-            self.currency.data, self.amount_min.data is not None, self.amount_max.data is not None,
-            self.include_test.data, self.field.data not in (None, "", "auto"),
-            self.account.data,
-        ])
+        return any(
+            [
+                self.date_from.data,
+                self.date_to.data,
+                self.types.data,
+                self.sku.data,
+                self.affiliate.data,
+                self.currency.data,
+                self.amount_min.data is not None,
+                self.amount_max.data is not None,
+                self.include_test.data,
+                self.field.data not in (None, "", "auto"),
+                self.account.data,
+            ]
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,8 +189,11 @@ class SearchForm(Form):
 class OpenTicketForm(FlaskForm):
     ticket_type = RadioField(
         "Ticket type",
-        choices=[choice("tech_support", "Tech support"), choice("refund", "Refund"),
-                 choice("cancel", "Cancellation")],
+        choices=[
+            choice("tech_support", "Tech support"),
+            choice("refund", "Refund"),
+            choice("cancel", "Cancellation"),
+        ],
         default="tech_support",
         validators=[InputRequired(message="Please choose the kind of ticket.")],
     )
@@ -197,7 +221,9 @@ class CancelSubscriptionForm(FlaskForm):
 
 
 class PauseSubscriptionForm(FlaskForm):
-    restart_on = DateField("Restart on", validators=[InputRequired(message="Please pick a restart date."), SaneDate()])
+    restart_on = DateField(
+        "Restart on", validators=[InputRequired(message="Please pick a restart date."), SaneDate()]
+    )
     comment = comment_field("Reason")
 
 
@@ -207,6 +233,8 @@ class ResumeSubscriptionForm(FlaskForm):
 
 
 class ChangeBillDateForm(FlaskForm):
-    next_bill_on = DateField("New next bill date",
-                             validators=[InputRequired(message="Please pick the new date."), SaneDate()])
+    next_bill_on = DateField(
+        "New next bill date",
+        validators=[InputRequired(message="Please pick the new date."), SaneDate()],
+    )
     comment = comment_field("Reason")

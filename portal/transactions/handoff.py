@@ -1,6 +1,7 @@
 """The refund hand-off of seed 001, read side: what the ticket-page panel shows, and the
 Escalations list. (The writes are ``tickets.services.record_return``, ``hand_off`` and
 ``process_refund``; each appends a ticket event, so every step shows in the reports.)"""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -26,8 +27,11 @@ STEP_ACTIONS = {
     "in_transit": "Record: return in transit",
     "received": "Record: received at the warehouse",
 }
-HANDOFF_KINDS = [EventKind.HANDOFF.value, EventKind.REFUND_APPROVED.value,
-                 *(k.value for k in RETURN_EVENTS.values())]
+HANDOFF_KINDS = [
+    EventKind.HANDOFF.value,
+    EventKind.REFUND_APPROVED.value,
+    *(k.value for k in RETURN_EVENTS.values()),
+]
 LIST_LIMIT = 200
 PROCESSED_DAYS = 30
 
@@ -68,8 +72,12 @@ class Panel:
 
     @property
     def can_hand_off(self) -> bool:
-        return (self.pending and self.can_work and self.ticket.return_status is not None
-                and self.ticket.handoff_at is None)
+        return (
+            self.pending
+            and self.can_work
+            and self.ticket.return_status is not None
+            and self.ticket.handoff_at is None
+        )
 
     @property
     def can_process(self) -> bool:
@@ -90,13 +98,22 @@ def panel_for(ticket: Ticket, principal: Principal | None = None) -> Panel:
     steps = []
     for i, key in enumerate(RETURN_STEPS):
         event = by_kind.get(RETURN_EVENTS[key].value)
-        steps.append(Step(key, STEP_LABELS[key], i <= done_upto,
-                          event.at if event and i <= done_upto else None,
-                          event.actor_label if event and i <= done_upto else ""))
+        steps.append(
+            Step(
+                key,
+                STEP_LABELS[key],
+                i <= done_upto,
+                event.at if event and i <= done_upto else None,
+                event.actor_label if event and i <= done_upto else "",
+            )
+        )
     handoff = by_kind.get(EventKind.HANDOFF.value)
     approved = by_kind.get(EventKind.REFUND_APPROVED.value)
-    pending = (ticket.status != Status.CLOSED and ticket.refund_state == RefundState.REQUESTED
-               and TicketType(ticket.ticket_type).is_money)
+    pending = (
+        ticket.status != Status.CLOSED
+        and ticket.refund_state == RefundState.REQUESTED
+        and TicketType(ticket.ticket_type).is_money
+    )
     panel = Panel(
         ticket=ticket,
         steps=steps,
@@ -115,7 +132,7 @@ def panel_for(ticket: Ticket, principal: Principal | None = None) -> Panel:
 
 
 def ago(moment: datetime | None, now: datetime) -> str:
-    """"3d 4h", "2h 05m", "12m": how long something has waited."""
+    """ "3d 4h", "2h 05m", "12m": how long something has waited."""
     if moment is None:
         return ""
     seconds = max(0, int((now - moment).total_seconds()))
@@ -147,9 +164,13 @@ def counts(principal: Principal, now: datetime) -> dict[str, int]:
     if not principal.account_ids:
         return dict.fromkeys(TABS, 0)
     base = _open_in(principal)
-    handed = db.session.scalar(select(func.count(Ticket.id)).where(*base, Ticket.handoff_at.is_not(None)))
+    handed = db.session.scalar(
+        select(func.count(Ticket.id)).where(*base, Ticket.handoff_at.is_not(None))
+    )
     returns = db.session.scalar(
-        select(func.count(Ticket.id)).where(*base, Ticket.return_status.is_not(None), Ticket.handoff_at.is_(None))
+        select(func.count(Ticket.id)).where(
+            *base, Ticket.return_status.is_not(None), Ticket.handoff_at.is_(None)
+        )
     )
     processed = db.session.scalar(
         select(func.count(TicketEvent.id)).where(
@@ -161,26 +182,28 @@ def counts(principal: Principal, now: datetime) -> dict[str, int]:
     return {"handed_off": handed or 0, "returns": returns or 0, "processed": processed or 0}
 
 
-def escalations(principal: Principal, tab: str, now: datetime, account_id: int | None = None) -> list[Ticket]:
+def escalations(
+    principal: Principal, tab: str, now: datetime, account_id: int | None = None
+) -> list[Ticket]:
     """Tickets of one tab, oldest hand-off (or return) first so nothing waits forever."""
     ids = [a for a in principal.account_ids if account_id is None or a == account_id]
     if not ids:
         return []
     if tab == "processed":
-        recent = (
-            select(TicketEvent.ticket_id)
-            .where(
-                TicketEvent.linked_account_id.in_(ids),
-                TicketEvent.kind == EventKind.REFUND_APPROVED.value,
-                TicketEvent.at >= now - timedelta(days=PROCESSED_DAYS),
-            )
+        recent = select(TicketEvent.ticket_id).where(
+            TicketEvent.linked_account_id.in_(ids),
+            TicketEvent.kind == EventKind.REFUND_APPROVED.value,
+            TicketEvent.at >= now - timedelta(days=PROCESSED_DAYS),
         )
         stmt = select(Ticket).where(Ticket.id.in_(recent)).order_by(Ticket.updated_at.desc())
     else:
-        stmt = select(Ticket).where(Ticket.linked_account_id.in_(ids), Ticket.status != Status.CLOSED)
+        stmt = select(Ticket).where(
+            Ticket.linked_account_id.in_(ids), Ticket.status != Status.CLOSED
+        )
         if tab == "handed_off":
             stmt = stmt.where(Ticket.handoff_at.is_not(None)).order_by(Ticket.handoff_at, Ticket.id)
         else:
-            stmt = stmt.where(Ticket.return_status.is_not(None), Ticket.handoff_at.is_(None)).order_by(
-                Ticket.updated_at, Ticket.id)
+            stmt = stmt.where(
+                Ticket.return_status.is_not(None), Ticket.handoff_at.is_(None)
+            ).order_by(Ticket.updated_at, Ticket.id)
     return list(db.session.scalars(stmt.limit(LIST_LIMIT)))

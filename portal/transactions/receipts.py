@@ -1,5 +1,6 @@
 """Purchase receipts: one :class:`Receipt` built from a transaction, shown as a page, a PDF
 (fpdf2: text and lines drawn locally, nothing fetched) and an email through the outbox."""
+
 from __future__ import annotations
 
 import re
@@ -27,7 +28,11 @@ TITLES = {
     "CGBK": "Chargeback notice",
     "FEE": "Fee",
 }
-FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu", "/usr/local/share/fonts")
+FONT_DIRS = (
+    "/usr/share/fonts/truetype/dejavu",
+    "/usr/share/fonts/dejavu",
+    "/usr/local/share/fonts",
+)
 
 
 @dataclass
@@ -77,8 +82,14 @@ def build(txn: Transaction) -> Receipt:
     lines = [Line(i.title, i.sku, i.quantity, i.amount_cents) for i in txn.items]
     extras = (txn.shipping_cents or 0) + (txn.tax_cents or 0)
     if not lines:
-        lines = [Line(txn.product_title or "Order", txn.sku or "", txn.quantity or 1,
-                      txn.amount_cents - extras)]
+        lines = [
+            Line(
+                txn.product_title or "Order",
+                txn.sku or "",
+                txn.quantity or 1,
+                txn.amount_cents - extras,
+            )
+        ]
     return Receipt(
         number=txn.receipt,
         title=TITLES.get(kind, "Receipt"),
@@ -118,9 +129,27 @@ def _unicode_fonts() -> tuple[str, str] | None:
 
 
 # Latin letters that Unicode does not decompose into a base letter and a mark.
-UNDECOMPOSABLE = {"Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "Œ": "OE", "œ": "oe", "ı": "i", "Ħ": "H",
-                  "ħ": "h", "Ŧ": "T", "ŧ": "t", "€": "EUR", "–": "-", "—": "-", "‘": "'", "’": "'",
-                  "“": '"', "”": '"', "…": "..."}
+UNDECOMPOSABLE = {
+    "Ł": "L",
+    "ł": "l",
+    "Đ": "D",
+    "đ": "d",
+    "Œ": "OE",
+    "œ": "oe",
+    "ı": "i",
+    "Ħ": "H",
+    "ħ": "h",
+    "Ŧ": "T",
+    "ŧ": "t",
+    "€": "EUR",
+    "–": "-",
+    "—": "-",
+    "‘": "'",
+    "’": "'",
+    "“": '"',
+    "”": '"',
+    "…": "...",
+}
 
 
 def _latin1(text: str) -> str:
@@ -132,7 +161,8 @@ def _latin1(text: str) -> str:
             out.append(ch)
         except UnicodeEncodeError:
             base = UNDECOMPOSABLE.get(ch) or unicodedata.normalize("NFKD", ch).encode(
-                "latin-1", "ignore").decode("latin-1")
+                "latin-1", "ignore"
+            ).decode("latin-1")
             out.append(base or "?")
     return "".join(out)
 
@@ -192,8 +222,11 @@ def render_pdf(receipt: Receipt, *, force_builtin_font: bool = False) -> bytes:
     pdf.cell(87, 5, "SOLD BY", new_x="RIGHT", new_y="TOP")
     pdf.cell(0, 5, "BILLED TO", new_x="LMARGIN", new_y="NEXT")
     left = [receipt.vendor, "through ClickBank", receipt.support_email]
-    right = [receipt.customer_name, receipt.customer_email,
-             " ".join(p for p in (receipt.customer_postal_code, receipt.customer_country) if p)]
+    right = [
+        receipt.customer_name,
+        receipt.customer_email,
+        " ".join(p for p in (receipt.customer_postal_code, receipt.customer_country) if p),
+    ]
     for a, b in zip(left, right):
         pdf.font(10)
         pdf.cell(87, 5.5, pdf.clean(a), new_x="RIGHT", new_y="TOP")
@@ -210,8 +243,12 @@ def render_pdf(receipt: Receipt, *, force_builtin_font: bool = False) -> bytes:
         pdf.font(10)
         pdf.cell(widths[0], 7, pdf.clean(line.title)[:60], border="B", new_x="RIGHT", new_y="TOP")
         pdf.cell(widths[1], 7, pdf.clean(line.sku)[:24], border="B", new_x="RIGHT", new_y="TOP")
-        pdf.cell(widths[2], 7, str(line.quantity), border="B", align="R", new_x="RIGHT", new_y="TOP")
-        pdf.cell(widths[3], 7, m(line.amount_cents), border="B", align="R", new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(
+            widths[2], 7, str(line.quantity), border="B", align="R", new_x="RIGHT", new_y="TOP"
+        )
+        pdf.cell(
+            widths[3], 7, m(line.amount_cents), border="B", align="R", new_x="LMARGIN", new_y="NEXT"
+        )
     pdf.ln(2)
     totals = [("Subtotal", receipt.subtotal_cents)]
     if receipt.shipping_cents:
@@ -232,10 +269,14 @@ def render_pdf(receipt: Receipt, *, force_builtin_font: bool = False) -> bytes:
         pdf.line_text(f"Payment method: {receipt.payment_method}", grey=True)
     pdf.ln(6)
     pdf.font(9, grey=True)
-    pdf.multi_cell(0, 4.5, pdf.clean(
-        f"ClickBank is the retailer of this product. Your statement shows the charge as CLKBANK*COM. "
-        f"For help with your order, contact {receipt.vendor} at {receipt.support_email}."
-    ))
+    pdf.multi_cell(
+        0,
+        4.5,
+        pdf.clean(
+            f"ClickBank is the retailer of this product. Your statement shows the charge as CLKBANK*COM. "
+            f"For help with your order, contact {receipt.vendor} at {receipt.support_email}."
+        ),
+    )
     return bytes(pdf.output())
 
 
@@ -243,8 +284,14 @@ def render_pdf(receipt: Receipt, *, force_builtin_font: bool = False) -> bytes:
 # Email
 
 
-def email_receipt(user, txn: Transaction, *, now: datetime, ticket: Ticket | None = None,
-                  comment: str | None = None) -> str:
+def email_receipt(
+    user,
+    txn: Transaction,
+    *,
+    now: datetime,
+    ticket: Ticket | None = None,
+    comment: str | None = None,
+) -> str:
     """Queue the receipt to the customer. When sent from a ticket, the ticket's history gets a
     ``receipt_emailed`` event. Returns the address it went to. The caller checked permissions."""
     receipt = build(txn)
@@ -264,14 +311,28 @@ def email_receipt(user, txn: Transaction, *, now: datetime, ticket: Ticket | Non
         ticket_id=ticket.id if ticket is not None else None,
     )
     if ticket is not None:
-        db.session.add(TicketEvent(
-            ticket_id=ticket.id, linked_account_id=ticket.linked_account_id, at=now,
-            kind=EventKind.RECEIPT_EMAILED.value,
-            actor_kind=(ActorKind.OWNER if user.is_owner else ActorKind.CLERK).value,
-            actor_user_id=user.id, actor_label=user.full_name[:160], ticket_type=ticket.ticket_type,
-            to_value=to, comment=text, data={"receipt": receipt.number},
-        ))
-    audit.record("receipt.emailed", actor=user, master_account_id=account.master_account_id, now=now,
-                 transaction_id=txn.id, receipt=receipt.number)
+        db.session.add(
+            TicketEvent(
+                ticket_id=ticket.id,
+                linked_account_id=ticket.linked_account_id,
+                at=now,
+                kind=EventKind.RECEIPT_EMAILED.value,
+                actor_kind=(ActorKind.OWNER if user.is_owner else ActorKind.CLERK).value,
+                actor_user_id=user.id,
+                actor_label=user.full_name[:160],
+                ticket_type=ticket.ticket_type,
+                to_value=to,
+                comment=text,
+                data={"receipt": receipt.number},
+            )
+        )
+    audit.record(
+        "receipt.emailed",
+        actor=user,
+        master_account_id=account.master_account_id,
+        now=now,
+        transaction_id=txn.id,
+        receipt=receipt.number,
+    )
     db.session.commit()
     return to

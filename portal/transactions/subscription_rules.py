@@ -10,6 +10,7 @@ database; time and the account's time zone are passed in.
 Dates are chosen as days in the account's time zone; the bill keeps the clock time of the
 subscription's schedule on that day.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
@@ -55,7 +56,9 @@ def _check_day(day: date, now: datetime, tz: ZoneInfo, what: str) -> None:
 
 def check_cancel(status: str) -> None:
     if status not in (ACTIVE, PAUSED):
-        raise Refused("subscription_not_active", "Only an active or paused subscription can be cancelled.")
+        raise Refused(
+            "subscription_not_active", "Only an active or paused subscription can be cancelled."
+        )
 
 
 def check_pause(
@@ -89,7 +92,8 @@ def check_resume(status: str, next_day: date, now: datetime, tz: ZoneInfo) -> No
 def check_change_date(status: str, new_day: date, now: datetime, tz: ZoneInfo) -> None:
     if status != ACTIVE:
         raise Refused(
-            "subscription_not_active", "The next bill date can only be changed on an active subscription."
+            "subscription_not_active",
+            "The next bill date can only be changed on an active subscription.",
         )
     _check_day(new_day, now, tz, "next bill date")
 

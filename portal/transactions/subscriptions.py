@@ -5,6 +5,7 @@ appends a :class:`SubscriptionEvent` with the comment, and mails the customer â€
 transaction. Sandbox accounts only for now: on a ClickBank account the change belongs to
 ClickBank's API, which the integration will call through the outbox.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -66,8 +67,14 @@ def _tz(sub: Subscription) -> ZoneInfo:
     return ZoneInfo(sub.sale.linked_account.timezone)
 
 
-def _begin(actor: Actor, sub: Subscription, kind: SubscriptionEventKind, access, comment: str,
-           now: datetime) -> str:
+def _begin(
+    actor: Actor,
+    sub: Subscription,
+    kind: SubscriptionEventKind,
+    access,
+    comment: str,
+    now: datetime,
+) -> str:
     if actor.principal is None or not can(actor.principal, ACTIONS[kind], access):
         raise NotAllowed(kind.value)
     if sub.sale.linked_account.source != AccountSource.SANDBOX:
@@ -86,13 +93,30 @@ def _day(moment: datetime | None, tz: ZoneInfo) -> str | None:
     return moment.astimezone(tz).date().isoformat() if moment else None
 
 
-def _finish(actor: Actor, sub: Subscription, kind: SubscriptionEventKind, text: str, now: datetime,
-            *, before: str | None, after: str | None, data: dict | None = None) -> SubscriptionEvent:
+def _finish(
+    actor: Actor,
+    sub: Subscription,
+    kind: SubscriptionEventKind,
+    text: str,
+    now: datetime,
+    *,
+    before: str | None,
+    after: str | None,
+    data: dict | None = None,
+) -> SubscriptionEvent:
     account = sub.sale.linked_account
     event = SubscriptionEvent(
-        subscription_id=sub.id, linked_account_id=account.id, at=now, kind=kind.value,
-        actor_kind=actor.kind.value, actor_user_id=actor.user_id, actor_label=actor.label[:160],
-        from_value=before, to_value=after, comment=text, data=data,
+        subscription_id=sub.id,
+        linked_account_id=account.id,
+        at=now,
+        kind=kind.value,
+        actor_kind=actor.kind.value,
+        actor_user_id=actor.user_id,
+        actor_label=actor.label[:160],
+        from_value=before,
+        to_value=after,
+        comment=text,
+        data=data,
     )
     db.session.add(event)
     sale = sub.sale
@@ -100,7 +124,13 @@ def _finish(actor: Actor, sub: Subscription, kind: SubscriptionEventKind, text: 
         f"subscription_{kind.value}",
         to=sale.customer_email,
         subject=SUBJECTS[kind].format(title=sale.product_title or "your product"),
-        context={"sub": sub, "sale": sale, "account": account, "event": event, "tz": account.timezone},
+        context={
+            "sub": sub,
+            "sale": sale,
+            "account": account,
+            "event": event,
+            "tz": account.timezone,
+        },
         now=now,
         linked_account_id=account.id,
         master_account_id=account.master_account_id,
@@ -109,7 +139,9 @@ def _finish(actor: Actor, sub: Subscription, kind: SubscriptionEventKind, text: 
     return event
 
 
-def cancel(actor: Actor, sub: Subscription, access, comment: str, *, now: datetime) -> SubscriptionEvent:
+def cancel(
+    actor: Actor, sub: Subscription, access, comment: str, *, now: datetime
+) -> SubscriptionEvent:
     """Stop future billing (no refund). Refund authority only."""
     kind = SubscriptionEventKind.CANCELLED
     text = _begin(actor, sub, kind, access, comment, now)
@@ -120,8 +152,9 @@ def cancel(actor: Actor, sub: Subscription, access, comment: str, *, now: dateti
     return _finish(actor, sub, kind, text, now, before=before, after=sub.status)
 
 
-def pause(actor: Actor, sub: Subscription, access, restart_on: date, comment: str, *,
-          now: datetime) -> SubscriptionEvent:
+def pause(
+    actor: Actor, sub: Subscription, access, restart_on: date, comment: str, *, now: datetime
+) -> SubscriptionEvent:
     """Skip billing until ``restart_on`` (after the next bill date, at most 60 days ahead)."""
     kind = SubscriptionEventKind.PAUSED
     text = _begin(actor, sub, kind, access, comment, now)
@@ -133,12 +166,27 @@ def pause(actor: Actor, sub: Subscription, access, restart_on: date, comment: st
     sub.paused_at = now
     sub.resume_at = restart
     sub.next_bill_at = restart
-    return _finish(actor, sub, kind, text, now, before=_day(before, tz), after=restart_on.isoformat(),
-                   data={"skipped_bill_at": before.isoformat() if before else None})
+    return _finish(
+        actor,
+        sub,
+        kind,
+        text,
+        now,
+        before=_day(before, tz),
+        after=restart_on.isoformat(),
+        data={"skipped_bill_at": before.isoformat() if before else None},
+    )
 
 
-def resume(actor: Actor, sub: Subscription, access, comment: str, *, now: datetime,
-           next_bill_on: date | None = None) -> SubscriptionEvent:
+def resume(
+    actor: Actor,
+    sub: Subscription,
+    access,
+    comment: str,
+    *,
+    now: datetime,
+    next_bill_on: date | None = None,
+) -> SubscriptionEvent:
     """End a pause early; billing continues on ``next_bill_on`` (default: the skipped date if
     it is still ahead, else tomorrow)."""
     kind = SubscriptionEventKind.RESUMED
@@ -151,11 +199,14 @@ def resume(actor: Actor, sub: Subscription, access, comment: str, *, now: dateti
     sub.status = SubscriptionStatus.ACTIVE
     sub.paused_at = sub.resume_at = None
     sub.next_bill_at = rules.bill_time_on(next_bill_on, before or sub.started_at, tz)
-    return _finish(actor, sub, kind, text, now, before=_day(before, tz), after=next_bill_on.isoformat())
+    return _finish(
+        actor, sub, kind, text, now, before=_day(before, tz), after=next_bill_on.isoformat()
+    )
 
 
-def change_date(actor: Actor, sub: Subscription, access, next_bill_on: date, comment: str, *,
-                now: datetime) -> SubscriptionEvent:
+def change_date(
+    actor: Actor, sub: Subscription, access, next_bill_on: date, comment: str, *, now: datetime
+) -> SubscriptionEvent:
     """Move the next bill to another day in the future."""
     kind = SubscriptionEventKind.DATE_CHANGED
     text = _begin(actor, sub, kind, access, comment, now)
@@ -165,15 +216,19 @@ def change_date(actor: Actor, sub: Subscription, access, next_bill_on: date, com
     if before is not None and before.astimezone(tz).date() == next_bill_on:
         raise Refused("same_date", "That is already the next bill date.")
     sub.next_bill_at = rules.bill_time_on(next_bill_on, before or sub.started_at, tz)
-    return _finish(actor, sub, kind, text, now, before=_day(before, tz), after=next_bill_on.isoformat())
+    return _finish(
+        actor, sub, kind, text, now, before=_day(before, tz), after=next_bill_on.isoformat()
+    )
 
 
 def skipped_bill_at(sub: Subscription) -> datetime | None:
     """The bill date a pause skipped (from the pause event), for resuming early."""
     event = db.session.scalar(
         select(SubscriptionEvent)
-        .where(SubscriptionEvent.subscription_id == sub.id,
-               SubscriptionEvent.kind == SubscriptionEventKind.PAUSED.value)
+        .where(
+            SubscriptionEvent.subscription_id == sub.id,
+            SubscriptionEvent.kind == SubscriptionEventKind.PAUSED.value,
+        )
         .order_by(SubscriptionEvent.id.desc())
         .limit(1)
     )

@@ -1,5 +1,6 @@
 """The Transactions tab in a real browser: search as you type, open a transaction, download the
 PDF receipt; and seed 001's refund hand-off between a clerk and the refund authority."""
+
 from __future__ import annotations
 
 import io
@@ -13,7 +14,9 @@ def results_receipts(page) -> list[str]:
     return [t.strip() for t in page.locator("#tx-rows a.font-monospace").all_inner_texts()]
 
 
-def test_search_open_a_transaction_and_download_its_pdf_receipt(page, log_in, portal_url, shot, tmp_path):
+def test_search_open_a_transaction_and_download_its_pdf_receipt(
+    page, log_in, portal_url, shot, tmp_path
+):
     log_in("search@demo.test")
     page.goto(portal_url + "/transactions/")
     assert page.locator("#tx-rows tr").count() >= 10
@@ -73,7 +76,9 @@ def second_page(browser, portal_url, email):
     return page
 
 
-def test_refund_hand_off_between_a_clerk_and_the_refund_authority(page, log_in, portal_url, browser, shot):
+def test_refund_hand_off_between_a_clerk_and_the_refund_authority(
+    page, log_in, portal_url, browser, shot
+):
     # The refund authority opens a refund for a recent ketovital sale with the "T" action.
     log_in("refunds@demo.test")
     page.goto(portal_url + "/accounts/ketovital/transactions?types=SALE")
@@ -81,7 +86,10 @@ def test_refund_hand_off_between_a_clerk_and_the_refund_authority(page, log_in, 
     transaction_page = None
     for href in hrefs:
         page.goto(portal_url + href)
-        if page.locator("#tt-refund:not([disabled])").count() and "Refunded" not in page.locator("h1").inner_text():
+        if (
+            page.locator("#tt-refund:not([disabled])").count()
+            and "Refunded" not in page.locator("h1").inner_text()
+        ):
             transaction_page = page.url
             break
     assert transaction_page, "no refundable sale found in the demo data"
@@ -104,7 +112,9 @@ def test_refund_hand_off_between_a_clerk_and_the_refund_authority(page, log_in, 
         assert panel.locator("[data-testid=handoff-status]").inner_text() == "Return in progress"
         panel.locator("textarea").fill("Label sent; over to the refund authority.")
         panel.locator("[data-testid=hand-off]").click()
-        clerk.locator(f"#handoff-panel-{ticket_id} >> text=Handed off to the refund authority.").wait_for()
+        clerk.locator(
+            f"#handoff-panel-{ticket_id} >> text=Handed off to the refund authority."
+        ).wait_for()
         browsers.screenshot(clerk, "test_refund_hand_off-clerk")
     finally:
         clerk.context.close()

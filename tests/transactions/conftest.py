@@ -1,6 +1,7 @@
 """Fixtures of the Transactions tab: one Master Account with two linked accounts, clerks with
 each permission set, a foreign tenant, and sales at times relative to the real clock (the views
 use it)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,12 +37,24 @@ def world(make) -> World:
         owner=owner,
         keto=keto,
         mind=mind,
-        tickets_clerk=make.clerk(owner, perms=("orders_tickets",), accounts=[keto], email="tickets@shop.test"),
-        search_clerk=make.clerk(owner, perms=("orders_tickets", "search_orders"), accounts=[keto, mind],
-                                email="search@shop.test"),
-        refunds_clerk=make.clerk(owner, perms=("orders_tickets", "search_orders", "refund_authority"),
-                                 accounts=[keto, mind], email="refunds@shop.test"),
-        users_clerk=make.clerk(owner, perms=("manage_users",), accounts=[keto], email="users@shop.test"),
+        tickets_clerk=make.clerk(
+            owner, perms=("orders_tickets",), accounts=[keto], email="tickets@shop.test"
+        ),
+        search_clerk=make.clerk(
+            owner,
+            perms=("orders_tickets", "search_orders"),
+            accounts=[keto, mind],
+            email="search@shop.test",
+        ),
+        refunds_clerk=make.clerk(
+            owner,
+            perms=("orders_tickets", "search_orders", "refund_authority"),
+            accounts=[keto, mind],
+            email="refunds@shop.test",
+        ),
+        users_clerk=make.clerk(
+            owner, perms=("manage_users",), accounts=[keto], email="users@shop.test"
+        ),
         other_owner=other_owner,
         other_account=other_account,
         now=utcnow(),

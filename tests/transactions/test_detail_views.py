@@ -1,4 +1,5 @@
 """The transaction page, receipts (page, PDF, email) and opening a ticket for the sale."""
+
 from __future__ import annotations
 
 import io
@@ -16,13 +17,18 @@ from portal.transactions import services as txn_services
 from tests.conftest import HX
 from tests.transactions.conftest import days_ago
 
-
 # --- the page ------------------------------------------------------------------------------------
 
 
 def test_the_page_shows_the_order_related_rows_subscription_and_tickets(client, login, make, world):
-    sale = make.sale(world.keto, at=days_ago(world, 40), recurring=True, receipt="SUBS0001",
-                     email="buyer@example.com", affiliate="healthhub")
+    sale = make.sale(
+        world.keto,
+        at=days_ago(world, 40),
+        recurring=True,
+        receipt="SUBS0001",
+        email="buyer@example.com",
+        affiliate="healthhub",
+    )
     rebill = make.rebill(sale, at=days_ago(world, 10))
     refund = txn_services.refund_charge(rebill, world.keto, now=days_ago(world, 5))
     db.session.commit()
@@ -44,13 +50,17 @@ def test_the_page_shows_the_order_related_rows_subscription_and_tickets(client, 
 
 
 @pytest.mark.parametrize("who", ["owner", "search_clerk", "refunds_clerk"])
-def test_search_orders_users_open_any_transaction_of_their_accounts(client, login, make, world, who):
+def test_search_orders_users_open_any_transaction_of_their_accounts(
+    client, login, make, world, who
+):
     sale = make.sale(world.keto, at=days_ago(world, 3))
     login(getattr(world, who))
     assert client.get(f"/transactions/{sale.id}").status_code == 200
 
 
-def test_orders_tickets_only_clerk_opens_a_transaction_only_through_its_ticket(client, login, make, world):
+def test_orders_tickets_only_clerk_opens_a_transaction_only_through_its_ticket(
+    client, login, make, world
+):
     """Seed 003: Orders/Tickets sees only transactions tied to support tickets; others are 404."""
     loose = make.sale(world.keto, at=days_ago(world, 3))
     tied = make.sale(world.keto, at=days_ago(world, 3))
@@ -61,8 +71,13 @@ def test_orders_tickets_only_clerk_opens_a_transaction_only_through_its_ticket(c
     assert client.get(f"/transactions/{loose.id}/receipt").status_code == 404
     assert client.get(f"/transactions/{loose.id}/receipt.pdf").status_code == 404
     assert client.post(f"/transactions/{loose.id}/email-receipt").status_code == 404
-    assert client.post(f"/transactions/{loose.id}/tickets", data={"ticket_type": "tech_support",
-                                                                   "comment": "Customer asks for help."}).status_code == 404
+    assert (
+        client.post(
+            f"/transactions/{loose.id}/tickets",
+            data={"ticket_type": "tech_support", "comment": "Customer asks for help."},
+        ).status_code
+        == 404
+    )
     assert client.get(f"/transactions/{tied.id}").status_code == 200
     assert client.get(f"/transactions/{rebill_of_tied.id}").status_code == 200  # same order
     assert client.get(f"/transactions/{tied.id}/receipt.pdf").status_code == 200
@@ -102,7 +117,9 @@ def test_receipt_page_has_a_print_stylesheet_and_the_numbers(client, login, make
 
 
 def test_pdf_receipt_is_a_real_pdf_with_the_receipt_number(client, login, make, world):
-    sale = make.sale(world.mind, at=days_ago(world, 3), receipt="PDF00001", amount_cents=4900, currency="EUR")
+    sale = make.sale(
+        world.mind, at=days_ago(world, 3), receipt="PDF00001", amount_cents=4900, currency="EUR"
+    )
     sale.customer_first_name, sale.customer_last_name = "Łukasz", "Müller"
     db.session.commit()
     login(world.owner)
@@ -151,7 +168,9 @@ def test_pdf_never_fetches_anything(make, world):
 
 
 def test_email_receipt_goes_to_the_customer_through_the_outbox(client, login, make, world):
-    sale = make.sale(world.keto, at=days_ago(world, 3), receipt="MAIL0001", email="buyer@example.com")
+    sale = make.sale(
+        world.keto, at=days_ago(world, 3), receipt="MAIL0001", email="buyer@example.com"
+    )
     login(world.search_clerk)
     r = client.post(f"/transactions/{sale.id}/email-receipt")
     assert r.status_code == 303 and r.headers["Location"] == f"/transactions/{sale.id}"
@@ -168,15 +187,25 @@ def test_email_receipt_from_a_ticket_records_a_ticket_event(client, login, make,
     sale = make.sale(world.keto, at=days_ago(world, 3), receipt="MAIL0002")
     ticket = make.ticket(sale, now=days_ago(world, 2))
     login(world.tickets_clerk)
-    r = client.post(f"/transactions/{sale.id}/email-receipt",
-                    data={"ticket_id": ticket.id, "comment": "Sent the receipt again.", "next": f"/tickets/{ticket.id}"})
+    r = client.post(
+        f"/transactions/{sale.id}/email-receipt",
+        data={
+            "ticket_id": ticket.id,
+            "comment": "Sent the receipt again.",
+            "next": f"/tickets/{ticket.id}",
+        },
+    )
     assert r.status_code == 303 and r.headers["Location"] == f"/tickets/{ticket.id}"
     event = db.session.scalar(select(TicketEvent).where(TicketEvent.kind == "receipt_emailed"))
     assert event.ticket_id == ticket.id and event.comment == "Sent the receipt again."
     assert event.actor_user_id == world.tickets_clerk.id
-    short = client.post(f"/transactions/{sale.id}/email-receipt", data={"ticket_id": ticket.id, "comment": "hi"})
+    short = client.post(
+        f"/transactions/{sale.id}/email-receipt", data={"ticket_id": ticket.id, "comment": "hi"}
+    )
     assert short.status_code == 200 and "at least 6 characters" in short.get_data(as_text=True)
-    evil = client.post(f"/transactions/{sale.id}/email-receipt", data={"next": "https://evil.test/x"})
+    evil = client.post(
+        f"/transactions/{sale.id}/email-receipt", data={"next": "https://evil.test/x"}
+    )
     assert evil.headers["Location"] == f"/transactions/{sale.id}"
 
 
@@ -186,7 +215,12 @@ def test_email_receipt_with_a_ticket_of_another_order_is_404(client, login, make
     make.ticket(sale, now=days_ago(world, 2))
     other_ticket = make.ticket(other, now=days_ago(world, 2))
     login(world.tickets_clerk)
-    assert client.post(f"/transactions/{sale.id}/email-receipt", data={"ticket_id": other_ticket.id}).status_code == 404
+    assert (
+        client.post(
+            f"/transactions/{sale.id}/email-receipt", data={"ticket_id": other_ticket.id}
+        ).status_code
+        == 404
+    )
 
 
 def test_email_receipt_on_a_removed_account_is_refused(client, login, make, world):
@@ -201,9 +235,14 @@ def test_email_receipt_on_a_removed_account_is_refused(client, login, make, worl
 # --- the "T" action ------------------------------------------------------------------------------
 
 
-def open_ticket(client, sale, ticket_type, comment="Customer asked us for this.", headers=None, **extra):
-    return client.post(f"/transactions/{sale.id}/tickets",
-                       data={"ticket_type": ticket_type, "comment": comment, **extra}, headers=headers or {})
+def open_ticket(
+    client, sale, ticket_type, comment="Customer asked us for this.", headers=None, **extra
+):
+    return client.post(
+        f"/transactions/{sale.id}/tickets",
+        data={"ticket_type": ticket_type, "comment": comment, **extra},
+        headers=headers or {},
+    )
 
 
 def test_tech_support_ticket_by_a_clerk_who_may_work_the_transaction(client, login, make, world):
@@ -212,21 +251,34 @@ def test_tech_support_ticket_by_a_clerk_who_may_work_the_transaction(client, log
     r = open_ticket(client, sale, "tech_support")
     ticket = db.session.scalar(select(Ticket))
     assert r.status_code == 303 and r.headers["Location"] == f"/tickets/{ticket.id}"
-    assert ticket.ticket_type == "tech_support" and ticket.source == "clerk" and ticket.receipt == sale.receipt
+    assert (
+        ticket.ticket_type == "tech_support"
+        and ticket.source == "clerk"
+        and ticket.receipt == sale.receipt
+    )
     assert ticket.opened_by_id == world.search_clerk.id
 
 
-def test_refund_by_refund_authority_is_vendor_initiated_and_processed_after_five_minutes(client, login, make, world):
+def test_refund_by_refund_authority_is_vendor_initiated_and_processed_after_five_minutes(
+    client, login, make, world
+):
     sale = make.sale(world.keto, at=days_ago(world, 3))
     login(world.refunds_clerk)
     r = open_ticket(client, sale, "refund", headers=HX)
     ticket = db.session.scalar(select(Ticket))
     assert r.status_code == 204 and r.headers["HX-Redirect"] == f"/tickets/{ticket.id}"
-    assert ticket.ticket_type == "refund" and ticket.vendor_initiated and ticket.refund_state == "requested"
-    from portal.tickets.lifecycle import weekend_adjusted
+    assert (
+        ticket.ticket_type == "refund"
+        and ticket.vendor_initiated
+        and ticket.refund_state == "requested"
+    )
     from zoneinfo import ZoneInfo
 
-    expected = weekend_adjusted(ticket.opened_at + timedelta(minutes=5), ZoneInfo("America/New_York"))
+    from portal.tickets.lifecycle import weekend_adjusted
+
+    expected = weekend_adjusted(
+        ticket.opened_at + timedelta(minutes=5), ZoneInfo("America/New_York")
+    )
     assert ticket.next_action == "process" and ticket.next_action_at == expected
 
 
@@ -291,7 +343,11 @@ def test_cancellation_only_for_subscriptions_and_opened_on_the_sale(client, logi
     assert r.status_code == 200 and "no active subscription" in r.get_data(as_text=True).lower()
     r = open_ticket(client, rebill, "cancel")  # from the rebill's page: the ticket is on the sale
     ticket = db.session.scalar(select(Ticket))
-    assert r.status_code == 303 and ticket.transaction_id == sub_sale.id and ticket.ticket_type == "cancel"
+    assert (
+        r.status_code == 303
+        and ticket.transaction_id == sub_sale.id
+        and ticket.ticket_type == "cancel"
+    )
 
 
 def test_short_comment_is_refused_with_the_form_kept(client, login, make, world):

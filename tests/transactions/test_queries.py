@@ -1,4 +1,5 @@
 """The search itself: what each filter finds, scoping, keyset pages, the capped count, export."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -7,26 +8,29 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from portal.authz.scope import principal_for
-from portal.transactions import queries
-from portal.transactions.queries import Filters, interpret
+from portal.transactions import search as queries
+from portal.transactions.filters import Filters, day_start, interpret
 from tests.transactions.conftest import days_ago
 
 UTC = ZoneInfo("UTC")
 
 
-@pytest.mark.parametrize("q, field, kind, value, first", [
-    ("95WJABGG", "auto", "receipt", "95WJABGG", ""),
-    ("95wjabgg-2", "auto", "receipt", "95WJABGG-2", ""),
-    ("Jane@Example.COM", "auto", "email", "jane@example.com", ""),
-    ("jane.do", "auto", "email", "jane.do", ""),
-    ("jane smith", "auto", "name", "smith", "jane"),
-    ("  Mary   Ann  Smith ", "auto", "name", "smith", "mary ann"),
-    ("SMITH", "auto", "receipt_or_name", "smith", ""),
-    ("Müller", "auto", "name", "müller", ""),
-    ("smith", "name", "name", "smith", ""),
-    ("abc", "receipt", "receipt", "ABC", ""),
-    ("bob", "email", "email", "bob", ""),
-])
+@pytest.mark.parametrize(
+    "q, field, kind, value, first",
+    [
+        ("95WJABGG", "auto", "receipt", "95WJABGG", ""),
+        ("95wjabgg-2", "auto", "receipt", "95WJABGG-2", ""),
+        ("Jane@Example.COM", "auto", "email", "jane@example.com", ""),
+        ("jane.do", "auto", "email", "jane.do", ""),
+        ("jane smith", "auto", "name", "smith", "jane"),
+        ("  Mary   Ann  Smith ", "auto", "name", "smith", "mary ann"),
+        ("SMITH", "auto", "receipt_or_name", "smith", ""),
+        ("Müller", "auto", "name", "müller", ""),
+        ("smith", "name", "name", "smith", ""),
+        ("abc", "receipt", "receipt", "ABC", ""),
+        ("bob", "email", "email", "bob", ""),
+    ],
+)
 def test_the_search_box_is_read_as_receipt_email_or_name(q, field, kind, value, first):
     m = interpret(q, field)
     assert (m.kind, m.value, m.first) == (kind, value, first)
@@ -46,13 +50,21 @@ def receipts(rows):
 
 
 def test_receipt_email_and_name_find_the_order_in_any_visible_account(make, world):
-    a = make.sale(world.keto, at=days_ago(world, 3), receipt="AB12CD34", email="jane.doe@example.com")
+    a = make.sale(
+        world.keto, at=days_ago(world, 3), receipt="AB12CD34", email="jane.doe@example.com"
+    )
     b = make.sale(world.mind, at=days_ago(world, 2), receipt="ZZ99ZZ99", email="other@example.com")
     rebill = make.rebill(a, at=days_ago(world, 1))
     foreign = make.sale(world.other_account, at=days_ago(world, 1), receipt="AB12CD99")
     owner = world.owner
-    assert receipts(search(owner, q="ab12cd34")) == [rebill.receipt, "AB12CD34"]  # the rebill "AB12CD34-1" too
-    assert receipts(search(owner, q="AB12")) == [rebill.receipt, "AB12CD34"]  # never the other tenant's
+    assert receipts(search(owner, q="ab12cd34")) == [
+        rebill.receipt,
+        "AB12CD34",
+    ]  # the rebill "AB12CD34-1" too
+    assert receipts(search(owner, q="AB12")) == [
+        rebill.receipt,
+        "AB12CD34",
+    ]  # never the other tenant's
     assert receipts(search(owner, q="JANE.DOE@example.com")) == [rebill.receipt, "AB12CD34"]
     assert receipts(search(owner, q="jane.d")) == [rebill.receipt, "AB12CD34"]
     assert receipts(search(owner, q="Chris Customer")) == [rebill.receipt, "ZZ99ZZ99", "AB12CD34"]
@@ -75,7 +87,9 @@ def test_a_word_can_be_a_receipt_or_a_last_name(make, world):
 def test_a_clerk_sees_only_the_accounts_granted(make, world):
     make.sale(world.keto, at=days_ago(world, 3), receipt="KETO0001")
     make.sale(world.mind, at=days_ago(world, 3), receipt="MIND0001")
-    limited = make.clerk(world.owner, perms=("orders_tickets", "search_orders"), accounts=[world.mind])
+    limited = make.clerk(
+        world.owner, perms=("orders_tickets", "search_orders"), accounts=[world.mind]
+    )
     assert receipts(search(limited)) == ["MIND0001"]
     assert receipts(search(limited, account_ids=(world.keto.id,))) == []  # asking does not widen it
 
@@ -93,42 +107,74 @@ def test_without_search_orders_only_transactions_tied_to_a_ticket_are_listed(mak
 def test_date_range_is_read_in_the_viewers_time_zone(make, world):
     day = (world.now - timedelta(days=10)).date()
     ny = ZoneInfo("America/New_York")
-    start = queries.day_start(day, ny)
+    start = day_start(day, ny)
     make.sale(world.keto, at=start - timedelta(minutes=1), receipt="BEFORE01")
     make.sale(world.keto, at=start + timedelta(minutes=1), receipt="INSIDE01")
     make.sale(world.keto, at=start + timedelta(hours=23, minutes=59), receipt="INSIDE02")
     make.sale(world.keto, at=start + timedelta(hours=24, minutes=1), receipt="AFTER001")
-    assert receipts(search(world.owner, date_from=day, date_to=day, tz=ny)) == ["INSIDE02", "INSIDE01"]
+    assert receipts(search(world.owner, date_from=day, date_to=day, tz=ny)) == [
+        "INSIDE02",
+        "INSIDE01",
+    ]
     assert receipts(search(world.owner, date_from=day, tz=ny))[-2:] == ["INSIDE02", "INSIDE01"]
 
 
 def test_type_product_affiliate_currency_amount_and_test_filters(make, world):
-    cheap = make.sale(world.keto, at=days_ago(world, 9), amount_cents=999, receipt="CHEAP001", affiliate="healthhub")
-    dear = make.sale(world.keto, at=days_ago(world, 8), amount_cents=9900, receipt="DEAR0001", currency="EUR")
-    test_sale = make.sale(world.keto, at=days_ago(world, 7), receipt="TEST0001", txn_type="TEST_SALE")
-    from portal.transactions import services as txn_services
+    cheap = make.sale(
+        world.keto,
+        at=days_ago(world, 9),
+        amount_cents=999,
+        receipt="CHEAP001",
+        affiliate="healthhub",
+    )
+    dear = make.sale(
+        world.keto, at=days_ago(world, 8), amount_cents=9900, receipt="DEAR0001", currency="EUR"
+    )
+    test_sale = make.sale(
+        world.keto, at=days_ago(world, 7), receipt="TEST0001", txn_type="TEST_SALE"
+    )
     from portal.extensions import db
+    from portal.transactions import services as txn_services
 
     refund = txn_services.refund_charge(cheap, world.keto, now=days_ago(world, 6))
     db.session.commit()
     owner = world.owner
-    assert receipts(search(owner)) == [refund.receipt, "DEAR0001", "CHEAP001"]  # tests hidden by default
-    assert receipts(search(owner, include_test=True)) == [refund.receipt, "TEST0001", "DEAR0001", "CHEAP001"]
-    assert receipts(search(owner, types=("TEST_SALE",))) == ["TEST0001"]  # asking for a test type shows it
-    assert [(r.receipt, r.txn_type) for r in search(owner, types=("RFND",))] == [("CHEAP001", "RFND")]
+    assert receipts(search(owner)) == [
+        refund.receipt,
+        "DEAR0001",
+        "CHEAP001",
+    ]  # tests hidden by default
+    assert receipts(search(owner, include_test=True)) == [
+        refund.receipt,
+        "TEST0001",
+        "DEAR0001",
+        "CHEAP001",
+    ]
+    assert receipts(search(owner, types=("TEST_SALE",))) == [
+        "TEST0001"
+    ]  # asking for a test type shows it
+    assert [(r.receipt, r.txn_type) for r in search(owner, types=("RFND",))] == [
+        ("CHEAP001", "RFND")
+    ]
     assert receipts(search(owner, types=("SALE", "BILL"))) == ["DEAR0001", "CHEAP001"]
     assert receipts(search(owner, sku=dear.sku)) == ["DEAR0001"]
     assert receipts(search(owner, affiliate="healthhub", types=("SALE",))) == ["CHEAP001"]
     assert receipts(search(owner, currency="EUR")) == ["DEAR0001"]
     assert receipts(search(owner, amount_min=1000)) == ["DEAR0001"]
     assert receipts(search(owner, amount_max=999)) == [refund.receipt, "CHEAP001"]
-    assert receipts(search(owner, amount_min=999, amount_max=9900, types=("SALE",))) == ["DEAR0001", "CHEAP001"]
+    assert receipts(search(owner, amount_min=999, amount_max=9900, types=("SALE",))) == [
+        "DEAR0001",
+        "CHEAP001",
+    ]
     assert test_sale.is_test
 
 
 def test_keyset_pages_cover_everything_once_newest_first_even_with_equal_times(make, world):
     at = days_ago(world, 3)
-    made = [make.sale(world.keto if i % 2 else world.mind, at=at - timedelta(hours=i // 3)) for i in range(8)]
+    made = [
+        make.sale(world.keto if i % 2 else world.mind, at=at - timedelta(hours=i // 3))
+        for i in range(8)
+    ]
     expected = [t.receipt for t in sorted(made, key=lambda t: (t.occurred_at, t.id), reverse=True)]
     principal = principal_for(world.owner)
     seen, cursor = [], None
@@ -141,8 +187,16 @@ def test_keyset_pages_cover_everything_once_newest_first_even_with_equal_times(m
     assert seen == expected
 
 
-@pytest.mark.parametrize("cursor", ["garbage", "2026_x", "20261101T000000.000000_-4",
-                                    "20261101T000000.000000_99999999999999999999999", "x" * 100])
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage",
+        "2026_x",
+        "20261101T000000.000000_-4",
+        "20261101T000000.000000_99999999999999999999999",
+        "x" * 100,
+    ],
+)
 def test_a_malformed_cursor_means_the_first_page(make, world, cursor):
     make.sale(world.keto, at=days_ago(world, 1), receipt="ONLY0001")
     assert receipts(search(world.owner, cursor=cursor)) == ["ONLY0001"]
@@ -170,17 +224,30 @@ def test_the_chosen_index_never_changes_the_answer(make, world):
     rng = random.Random(4)
     rows = []
     for i in range(60):
-        t = make.sale(world.keto if rng.random() < 0.5 else world.mind, at=days_ago(world, rng.uniform(0, 40)),
-                      affiliate=rng.choice([None, "aff1", "aff2"]), receipt=f"R{rng.choice('ABC')}{i:06d}")
+        t = make.sale(
+            world.keto if rng.random() < 0.5 else world.mind,
+            at=days_ago(world, rng.uniform(0, 40)),
+            affiliate=rng.choice([None, "aff1", "aff2"]),
+            receipt=f"R{rng.choice('ABC')}{i:06d}",
+        )
         rows.append(t)
     owner = world.owner
     for filters, keep in [
         (dict(q="RA"), lambda t: t.receipt.startswith("RA")),
         (dict(affiliate="aff1"), lambda t: t.affiliate == "aff1"),
-        (dict(account_ids=(world.keto.id,), types=("SALE",)), lambda t: t.linked_account_id == world.keto.id),
-        (dict(types=("SALE",), date_from=days_ago(world, 20).date()),
-         lambda t: t.occurred_at >= queries.day_start(days_ago(world, 20).date(), UTC)),
+        (
+            dict(account_ids=(world.keto.id,), types=("SALE",)),
+            lambda t: t.linked_account_id == world.keto.id,
+        ),
+        (
+            dict(types=("SALE",), date_from=days_ago(world, 20).date()),
+            lambda t: t.occurred_at >= day_start(days_ago(world, 20).date(), UTC),
+        ),
         (dict(q="customer", affiliate="aff2"), lambda t: t.affiliate == "aff2"),
     ]:
-        want = [t.receipt for t in sorted(rows, key=lambda t: (t.occurred_at, t.id), reverse=True) if keep(t)]
+        want = [
+            t.receipt
+            for t in sorted(rows, key=lambda t: (t.occurred_at, t.id), reverse=True)
+            if keep(t)
+        ]
         assert receipts(search(owner, **filters)) == want[:50], filters

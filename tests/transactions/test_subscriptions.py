@@ -1,5 +1,6 @@
 """Subscriptions from the transaction page: cancel, pause, resume, change the next bill date —
 the rules (REFERENCE.md §8), the events and the customer's mail, and who may do what."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
@@ -98,7 +99,9 @@ def test_resuming_early_suggests_the_skipped_date_or_tomorrow():
 
 @pytest.fixture
 def sub_sale(make, world):
-    return make.sale(world.keto, at=days_ago(world, 20), recurring=True, email="subscriber@example.com")
+    return make.sale(
+        world.keto, at=days_ago(world, 20), recurring=True, email="subscriber@example.com"
+    )
 
 
 def actor(user):
@@ -117,19 +120,33 @@ def test_pause_then_resume_records_events_and_tells_the_customer(make, world, su
     sub = queries.subscription_for(sub_sale)
     skipped = sub.next_bill_at
     restart = (skipped + timedelta(days=5)).astimezone(NY).date()
-    subscriptions.pause(actor(world.search_clerk), sub, access(sub_sale), restart, "Customer travels for a month.",
-                        now=world.now)
+    subscriptions.pause(
+        actor(world.search_clerk),
+        sub,
+        access(sub_sale),
+        restart,
+        "Customer travels for a month.",
+        now=world.now,
+    )
     assert sub.status == "paused" and sub.resume_at.astimezone(NY).date() == restart
     assert sub.next_bill_at == sub.resume_at
     assert sub.resume_at.astimezone(NY).time() == skipped.astimezone(NY).time()
     event = db.session.scalar(select(SubscriptionEvent))
-    assert (event.kind, event.actor_user_id, event.comment) == ("paused", world.search_clerk.id,
-                                                                  "Customer travels for a month.")
+    assert (event.kind, event.actor_user_id, event.comment) == (
+        "paused",
+        world.search_clerk.id,
+        "Customer travels for a month.",
+    )
     assert event.to_value == restart.isoformat()
     [mail] = mails("subscription_paused")
-    assert mail.recipient == "subscriber@example.com" and restart.strftime("%B %d, %Y") in mail.payload["text"]
+    assert (
+        mail.recipient == "subscriber@example.com"
+        and restart.strftime("%B %d, %Y") in mail.payload["text"]
+    )
 
-    subscriptions.resume(actor(world.search_clerk), sub, access(sub_sale), "Customer is back early.", now=world.now)
+    subscriptions.resume(
+        actor(world.search_clerk), sub, access(sub_sale), "Customer is back early.", now=world.now
+    )
     assert sub.status == "active" and sub.resume_at is None
     assert sub.next_bill_at == skipped  # the skipped date is still ahead: billing picks it up
     assert [e.kind for e in subscriptions.history(sub)] == ["resumed", "paused"]
@@ -139,37 +156,61 @@ def test_pause_then_resume_records_events_and_tells_the_customer(make, world, su
 def test_change_the_next_bill_date(make, world, sub_sale):
     sub = queries.subscription_for(sub_sale)
     new_day = (world.now + timedelta(days=3)).astimezone(NY).date()
-    subscriptions.change_date(actor(world.tickets_clerk), sub, access(sub_sale), new_day,
-                              "Customer asked to bill after payday.", now=world.now)
+    subscriptions.change_date(
+        actor(world.tickets_clerk),
+        sub,
+        access(sub_sale),
+        new_day,
+        "Customer asked to bill after payday.",
+        now=world.now,
+    )
     assert sub.next_bill_at.astimezone(NY).date() == new_day
     [event] = subscriptions.history(sub)
     assert event.kind == "date_changed" and event.to_value == new_day.isoformat()
     assert len(mails("subscription_date_changed")) == 1
     with pytest.raises(Refused) as same:
-        subscriptions.change_date(actor(world.tickets_clerk), sub, access(sub_sale), new_day, "Same day again.",
-                                  now=world.now)
+        subscriptions.change_date(
+            actor(world.tickets_clerk),
+            sub,
+            access(sub_sale),
+            new_day,
+            "Same day again.",
+            now=world.now,
+        )
     assert same.value.code == "same_date"
 
 
 def test_cancel_needs_refund_authority_and_stops_billing_without_a_refund(make, world, sub_sale):
     sub = queries.subscription_for(sub_sale)
     with pytest.raises(NotAllowed):
-        subscriptions.cancel(actor(world.search_clerk), sub, access(sub_sale), "Customer wants out.", now=world.now)
-    subscriptions.cancel(actor(world.refunds_clerk), sub, access(sub_sale), "Customer wants out.", now=world.now)
+        subscriptions.cancel(
+            actor(world.search_clerk), sub, access(sub_sale), "Customer wants out.", now=world.now
+        )
+    subscriptions.cancel(
+        actor(world.refunds_clerk), sub, access(sub_sale), "Customer wants out.", now=world.now
+    )
     assert sub.status == "cancelled" and sub.next_bill_at is None and sub.cancelled_at == world.now
     from portal.transactions.models import Transaction
 
     assert db.session.scalar(select(Transaction).where(Transaction.txn_type == "RFND")) is None
     assert len(mails("subscription_cancelled")) == 1
     with pytest.raises(Refused):
-        subscriptions.cancel(actor(world.refunds_clerk), sub, access(sub_sale), "Cancel it twice.", now=world.now)
+        subscriptions.cancel(
+            actor(world.refunds_clerk), sub, access(sub_sale), "Cancel it twice.", now=world.now
+        )
 
 
 def test_every_change_needs_a_comment(make, world, sub_sale):
     sub = queries.subscription_for(sub_sale)
     with pytest.raises(Refused) as exc:
-        subscriptions.change_date(actor(world.owner), sub, access(sub_sale),
-                                  (world.now + timedelta(days=3)).date(), "  ok  ", now=world.now)
+        subscriptions.change_date(
+            actor(world.owner),
+            sub,
+            access(sub_sale),
+            (world.now + timedelta(days=3)).date(),
+            "  ok  ",
+            now=world.now,
+        )
     assert exc.value.code == "comment_too_short"
     assert db.session.scalar(select(SubscriptionEvent)) is None
 
@@ -179,7 +220,9 @@ def test_clickbank_accounts_are_changed_at_clickbank(make, world):
     sale = make.sale(cb, at=days_ago(world, 5), recurring=True)
     sub = queries.subscription_for(sale)
     with pytest.raises(Refused) as exc:
-        subscriptions.cancel(actor(world.owner), sub, access(sale), "Customer wants out.", now=world.now)
+        subscriptions.cancel(
+            actor(world.owner), sub, access(sale), "Customer wants out.", now=world.now
+        )
     assert exc.value.code == "clickbank_account"
 
 
@@ -189,8 +232,11 @@ def test_clickbank_accounts_are_changed_at_clickbank(make, world):
 def test_pause_form_errors_come_back_in_the_subscription_card(client, login, world, sub_sale):
     login(world.search_clerk)
     too_far = (world.now + timedelta(days=90)).date().isoformat()
-    r = client.post(f"/transactions/{sub_sale.id}/subscription/pause",
-                    data={"restart_on": too_far, "comment": "Customer travels."}, headers=HX)
+    r = client.post(
+        f"/transactions/{sub_sale.id}/subscription/pause",
+        data={"restart_on": too_far, "comment": "Customer travels."},
+        headers=HX,
+    )
     body = r.get_data(as_text=True)
     assert r.status_code == 200 and 'id="subscription"' in body and "at most 60 days" in body
     assert "<html" not in body and "Customer travels." in body
@@ -200,19 +246,28 @@ def test_pause_form_errors_come_back_in_the_subscription_card(client, login, wor
 def test_change_date_over_http(client, login, world, sub_sale):
     login(world.search_clerk)
     day = (world.now + timedelta(days=4)).astimezone(NY).date()
-    r = client.post(f"/transactions/{sub_sale.id}/subscription/date",
-                    data={"next_bill_on": day.isoformat(), "comment": "Customer asked to move it."})
-    assert r.status_code == 303 and r.headers["Location"] == f"/transactions/{sub_sale.id}#subscription"
+    r = client.post(
+        f"/transactions/{sub_sale.id}/subscription/date",
+        data={"next_bill_on": day.isoformat(), "comment": "Customer asked to move it."},
+    )
+    assert (
+        r.status_code == 303
+        and r.headers["Location"] == f"/transactions/{sub_sale.id}#subscription"
+    )
     page = client.get(f"/transactions/{sub_sale.id}").get_data(as_text=True)
     assert "Next bill date changed" in page and day.strftime("%B %d, %Y") in page
     assert "Customer asked to move it." in page  # the history on the page
 
 
-@pytest.mark.parametrize("who, status", [("search_clerk", 403), ("users_clerk", 403), ("refunds_clerk", 303),
-                                         ("owner", 303)])
+@pytest.mark.parametrize(
+    "who, status",
+    [("search_clerk", 403), ("users_clerk", 403), ("refunds_clerk", 303), ("owner", 303)],
+)
 def test_only_refund_authority_may_cancel(client, login, world, sub_sale, who, status):
     login(getattr(world, who))
-    r = client.post(f"/transactions/{sub_sale.id}/subscription/cancel", data={"comment": "Customer wants out."})
+    r = client.post(
+        f"/transactions/{sub_sale.id}/subscription/cancel", data={"comment": "Customer wants out."}
+    )
     assert r.status_code == status
     expected = "cancelled" if status == 303 else "active"
     assert db.session.get(Subscription, queries.subscription_for(sub_sale).id).status == expected
@@ -228,5 +283,9 @@ def test_the_cancel_form_is_not_offered_without_refund_authority(client, login, 
 def test_a_sale_without_subscription_has_no_subscription_actions(client, login, make, world):
     sale = make.sale(world.keto, at=days_ago(world, 3))
     login(world.owner)
-    assert client.post(f"/transactions/{sale.id}/subscription/cancel",
-                       data={"comment": "Customer wants out."}).status_code == 404
+    assert (
+        client.post(
+            f"/transactions/{sale.id}/subscription/cancel", data={"comment": "Customer wants out."}
+        ).status_code
+        == 404
+    )

@@ -1,4 +1,5 @@
 """The transaction page, its receipt (page, PDF, email) and opening a ticket for the sale."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -16,9 +17,8 @@ from portal.extensions import db, limiter
 from portal.tickets import services as ticket_services
 from portal.tickets.lifecycle import Refused, Status, TicketType
 from portal.tickets.models import Ticket
-from portal.transactions import bp, queries, receipts
+from portal.transactions import bp, queries, receipts, subscriptions
 from portal.transactions import services as txn_services
-from portal.transactions import subscriptions
 from portal.transactions.forms import (
     CancelSubscriptionForm,
     ChangeBillDateForm,
@@ -69,7 +69,10 @@ def detail_context(txn, access, **forms) -> dict:
     last = txn_services.last_charge(sale)
     reversed_by = order_state(txn, rows)
     age_days = (now - last.occurred_at).days
-    open_money = next((t for t in tickets if TicketType(t.ticket_type).is_money and t.status != Status.CLOSED), None)
+    open_money = next(
+        (t for t in tickets if TicketType(t.ticket_type).is_money and t.status != Status.CLOSED),
+        None,
+    )
     zone = ZoneInfo(account.timezone)
     sub_ctx = {}
     if sub is not None:
@@ -78,7 +81,9 @@ def detail_context(txn, access, **forms) -> dict:
             sub=sub,
             sub_status=status,
             sub_history=subscriptions.history(sub),
-            sub_may={k.value: subscriptions.may(principal, k, access) for k in SubscriptionEventKind},
+            sub_may={
+                k.value: subscriptions.may(principal, k, access) for k in SubscriptionEventKind
+            },
             sub_sandbox=account.is_sandbox,
             resume_suggestion=suggested_resume_day(subscriptions.skipped_bill_at(sub), now, zone),
             today=now.astimezone(zone).date(),
@@ -132,15 +137,23 @@ def open_ticket(txn_id: int):
     error = None
     if form.validate_on_submit():
         kind = TicketType(form.ticket_type.data)
-        if not can(principal, Action.TICKET_REFUND if kind.is_money else Action.TICKET_WORK, access):
+        if not can(
+            principal, Action.TICKET_REFUND if kind.is_money else Action.TICKET_WORK, access
+        ):
             abort(403)
         sale = queries.sale_of(txn)
         try:
             _check_order_allows(sale, kind)
-            old = (utcnow() - txn_services.last_charge(sale).occurred_at).days > txn.linked_account.vendor_refund_days
+            old = (
+                utcnow() - txn_services.last_charge(sale).occurred_at
+            ).days > txn.linked_account.vendor_refund_days
             ticket = ticket_services.open_ticket(
-                ticket_services.Actor.for_user(current_user, principal), sale, kind,
-                comment=form.comment.data, now=utcnow(), escalated=bool(form.escalate.data and old),
+                ticket_services.Actor.for_user(current_user, principal),
+                sale,
+                kind,
+                comment=form.comment.data,
+                now=utcnow(),
+                escalated=bool(form.escalate.data and old),
             )
         except Refused as exc:
             db.session.rollback()
@@ -150,20 +163,31 @@ def open_ticket(txn_id: int):
         else:
             flash(f"Ticket #{ticket.id} opened ({kind.value.replace('_', ' ')}).", "success")
             return redirect_to(url_for("tickets.show", ticket_id=ticket.id))
-    return render("transactions/show.html", block="open_ticket",
-                  **detail_context(txn, access, ticket_form=form), ticket_error=error)
+    return render(
+        "transactions/show.html",
+        block="open_ticket",
+        **detail_context(txn, access, ticket_form=form),
+        ticket_error=error,
+    )
 
 
 def _check_order_allows(sale, kind: TicketType) -> None:
     if kind is TicketType.REFUND:
         charge = txn_services.last_charge(sale)
         if txn_services.is_refunded(charge):
-            raise Refused("already_refunded", f"The last charge ({charge.receipt}) was already refunded.")
-        if db.session.scalar(select(Transaction.id).where(
+            raise Refused(
+                "already_refunded", f"The last charge ({charge.receipt}) was already refunded."
+            )
+        if db.session.scalar(
+            select(Transaction.id).where(
                 Transaction.linked_account_id == charge.linked_account_id,
                 Transaction.receipt == charge.receipt,
-                Transaction.txn_type == TxnType.CGBK)):
-            raise Refused("charged_back", "The customer charged this payment back; it cannot be refunded.")
+                Transaction.txn_type == TxnType.CGBK,
+            )
+        ):
+            raise Refused(
+                "charged_back", "The customer charged this payment back; it cannot be refunded."
+            )
     if kind is TicketType.CANCEL:
         sub = txn_services.subscription_of(sale)
         if sub is None or sub.status not in ("active", "paused"):
@@ -179,9 +203,13 @@ def _check_order_allows(sale, kind: TicketType) -> None:
 def receipt(txn_id: int):
     """The receipt as a page, with a print stylesheet."""
     txn, access = queries.load_transaction(txn_id)
-    return render("transactions/receipt.html", txn=txn, receipt=receipts.build(txn),
-                  can_email=txn.linked_account_id in current_principal().active_account_ids,
-                  email_form=EmailReceiptForm(formdata=None))
+    return render(
+        "transactions/receipt.html",
+        txn=txn,
+        receipt=receipts.build(txn),
+        can_email=txn.linked_account_id in current_principal().active_account_ids,
+        email_form=EmailReceiptForm(formdata=None),
+    )
 
 
 @bp.get("/<int:txn_id>/receipt.pdf")
@@ -215,12 +243,22 @@ def email_receipt(txn_id: int):
     back = safe_next(form.next.data) or url_for("transactions.show", txn_id=txn.id)
     if form.validate_on_submit():
         try:
-            to = receipts.email_receipt(current_user, txn, now=utcnow(), ticket=ticket, comment=form.comment.data)
+            to = receipts.email_receipt(
+                current_user, txn, now=utcnow(), ticket=ticket, comment=form.comment.data
+            )
         except Refused as exc:
             db.session.rollback()
-            return render("transactions/show.html", block="email_receipt",
-                          **detail_context(txn, access, email_form=form), email_error=exc.message)
+            return render(
+                "transactions/show.html",
+                block="email_receipt",
+                **detail_context(txn, access, email_form=form),
+                email_error=exc.message,
+            )
         flash(f"Receipt {txn.receipt} emailed to {to}.", "success")
         return redirect_to(back)
-    return render("transactions/show.html", block="email_receipt",
-                  **detail_context(txn, access, email_form=form), email_error="Please check the form.")
+    return render(
+        "transactions/show.html",
+        block="email_receipt",
+        **detail_context(txn, access, email_form=form),
+        email_error="Please check the form.",
+    )

@@ -5,10 +5,12 @@ The panel's forms post here from the ticket page (or the Escalations list). htmx
 back (with the error and the clerk's comment kept, or the new state); without JavaScript a
 success redirects back and an error shows the panel on a page of its own.
 """
+
 from __future__ import annotations
 
 from flask import abort, flash, make_response, render_template, request, url_for
 from flask_login import current_user
+from jinja2_fragments.flask import render_block
 from sqlalchemy.orm import selectinload
 
 from portal.accounts.models import LinkedAccount
@@ -24,8 +26,6 @@ from portal.transactions.forms import TicketStepForm
 from portal.transactions.views.detail import safe_next
 from portal.types import utcnow
 from portal.web.decorators import require
-from jinja2_fragments.flask import render_block
-
 from portal.web.htmx import is_fragment_request, redirect_to, render, trigger
 
 DONE = {
@@ -44,12 +44,22 @@ def _context() -> str | None:
 def _fragment(ticket: Ticket, **ctx) -> str:
     """The panel, plus (inside Escalations) its list row swapped out of band."""
     tab = _context()
-    html = render_template("transactions/_handoff_panel.html", ticket=ticket, handoff_context=tab,
-                           handoff_next=request.form.get("next"), **ctx)
+    html = render_template(
+        "transactions/_handoff_panel.html",
+        ticket=ticket,
+        handoff_context=tab,
+        handoff_next=request.form.get("next"),
+        **ctx,
+    )
     if tab:
         principal = current_principal()
         row = render_block(
-            "transactions/escalations.html", "escalation_row", t=ticket, oob=True, tab=tab, now=utcnow(),
+            "transactions/escalations.html",
+            "escalation_row",
+            t=ticket,
+            oob=True,
+            tab=tab,
+            now=utcnow(),
             panels={ticket.id: handoff.panel_for(ticket, principal)},
             accounts={ticket.linked_account_id: ticket.linked_account},
         )
@@ -57,13 +67,29 @@ def _fragment(ticket: Ticket, **ctx) -> str:
     return html
 
 
-def _panel(ticket: Ticket, *, status: int = 200, error: str | None = None, form_kind: str | None = None,
-           comment: str = "", message: str | None = None):
-    ctx = dict(handoff_error=error, handoff_form=form_kind, handoff_comment=comment, handoff_message=message)
+def _panel(
+    ticket: Ticket,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    form_kind: str | None = None,
+    comment: str = "",
+    message: str | None = None,
+):
+    ctx = dict(
+        handoff_error=error,
+        handoff_form=form_kind,
+        handoff_comment=comment,
+        handoff_message=message,
+    )
     if is_fragment_request():
         return _fragment(ticket, **ctx), status
-    return render("transactions/handoff_form.html", ticket=ticket, handoff_next=request.form.get("next"),
-                  **ctx), status
+    return render(
+        "transactions/handoff_form.html",
+        ticket=ticket,
+        handoff_next=request.form.get("next"),
+        **ctx,
+    ), status
 
 
 def _act(ticket_id: int, kind: str, needs: Action, call):
@@ -81,13 +107,22 @@ def _act(ticket_id: int, kind: str, needs: Action, call):
     except ticket_services.Conflict as exc:
         db.session.rollback()
         fresh = exc.ticket or db.session.get(Ticket, ticket_id)
-        return _panel(fresh, error="Someone changed this ticket meanwhile; here is its current state. "
-                      "Your comment is kept below.", form_kind=kind, comment=comment)
+        return _panel(
+            fresh,
+            error="Someone changed this ticket meanwhile; here is its current state. "
+            "Your comment is kept below.",
+            form_kind=kind,
+            comment=comment,
+        )
     except Refused as exc:
         db.session.rollback()
-        return _panel(db.session.get(Ticket, ticket_id), error=exc.message, form_kind=kind, comment=comment)
+        return _panel(
+            db.session.get(Ticket, ticket_id), error=exc.message, form_kind=kind, comment=comment
+        )
     if is_fragment_request():
-        return trigger(make_response(_fragment(ticket, handoff_message=DONE[kind])), "ticket-changed")
+        return trigger(
+            make_response(_fragment(ticket, handoff_message=DONE[kind])), "ticket-changed"
+        )
     flash(DONE[kind], "success")
     return redirect_to(safe_next(form.next.data) or url_for("tickets.show", ticket_id=ticket.id))
 
@@ -96,24 +131,55 @@ def _act(ticket_id: int, kind: str, needs: Action, call):
 @require(Action.TICKET_WORK)
 def record_return(ticket_id: int):
     """Label sent → in transit → received (sending the label holds the refund timer)."""
-    return _act(ticket_id, "return", Action.TICKET_WORK, lambda actor, ticket, form: ticket_services.record_return(
-        actor, ticket, form.step.data, form.comment.data, now=utcnow(), expected_version=form.expected_version.data))
+    return _act(
+        ticket_id,
+        "return",
+        Action.TICKET_WORK,
+        lambda actor, ticket, form: ticket_services.record_return(
+            actor,
+            ticket,
+            form.step.data,
+            form.comment.data,
+            now=utcnow(),
+            expected_version=form.expected_version.data,
+        ),
+    )
 
 
 @bp.post("/escalations/<int:ticket_id>/handoff")
 @require(Action.TICKET_WORK)
 def hand_off(ticket_id: int):
     """Escalate the held refund to the refund authority."""
-    return _act(ticket_id, "handoff", Action.TICKET_WORK, lambda actor, ticket, form: ticket_services.hand_off(
-        actor, ticket, form.comment.data, now=utcnow(), expected_version=form.expected_version.data))
+    return _act(
+        ticket_id,
+        "handoff",
+        Action.TICKET_WORK,
+        lambda actor, ticket, form: ticket_services.hand_off(
+            actor,
+            ticket,
+            form.comment.data,
+            now=utcnow(),
+            expected_version=form.expected_version.data,
+        ),
+    )
 
 
 @bp.post("/escalations/<int:ticket_id>/process")
 @require(Action.TICKET_REFUND)
 def process_refund(ticket_id: int):
     """The refund authority lets the refund go through (once the return is received)."""
-    return _act(ticket_id, "process", Action.TICKET_REFUND, lambda actor, ticket, form: ticket_services.process_refund(
-        actor, ticket, form.comment.data, now=utcnow(), expected_version=form.expected_version.data))
+    return _act(
+        ticket_id,
+        "process",
+        Action.TICKET_REFUND,
+        lambda actor, ticket, form: ticket_services.process_refund(
+            actor,
+            ticket,
+            form.comment.data,
+            now=utcnow(),
+            expected_version=form.expected_version.data,
+        ),
+    )
 
 
 @bp.get("/escalations")
@@ -131,14 +197,26 @@ def escalations():
     if tickets:  # the panels read each ticket's events: load them in one query
         ids = [t.id for t in tickets]
         db.session.scalars(
-            db.select(Ticket).where(Ticket.id.in_(ids)).options(selectinload(Ticket.events),
-                                                                selectinload(Ticket.linked_account))
+            db.select(Ticket)
+            .where(Ticket.id.in_(ids))
+            .options(selectinload(Ticket.events), selectinload(Ticket.linked_account))
         ).all()
-    accounts = {a.id: a for a in db.session.scalars(
-        db.select(LinkedAccount).where(LinkedAccount.id.in_(principal.account_ids)))}
+    accounts = {
+        a.id: a
+        for a in db.session.scalars(
+            db.select(LinkedAccount).where(LinkedAccount.id.in_(principal.account_ids))
+        )
+    }
     return render(
-        "transactions/escalations.html", block="escalation_list",
-        tab=tab, tabs=handoff.TABS, tab_labels=handoff.TAB_LABELS, counts=handoff.counts(principal, now),
-        tickets=tickets, panels={t.id: handoff.panel_for(t, principal) for t in tickets}, accounts=accounts,
-        can_refund=can(principal, Action.TICKET_REFUND), now=now,
+        "transactions/escalations.html",
+        block="escalation_list",
+        tab=tab,
+        tabs=handoff.TABS,
+        tab_labels=handoff.TAB_LABELS,
+        counts=handoff.counts(principal, now),
+        tickets=tickets,
+        panels={t.id: handoff.panel_for(t, principal) for t in tickets},
+        accounts=accounts,
+        can_refund=can(principal, Action.TICKET_REFUND),
+        now=now,
     )

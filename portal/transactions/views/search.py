@@ -1,4 +1,5 @@
 """The search page (all accounts, or one account under its own URL), its count and the CSV."""
+
 from __future__ import annotations
 
 import csv
@@ -9,6 +10,7 @@ from urllib.parse import urlencode
 
 from flask import Response, abort, request, stream_with_context, url_for
 from flask_login import current_user
+from jinja2_fragments.flask import render_block
 from sqlalchemy import select
 
 from portal.accounts.models import AccountStatus, LinkedAccount
@@ -16,11 +18,11 @@ from portal.authz.permissions import Action
 from portal.authz.scope import current_principal
 from portal.extensions import db, limiter
 from portal.transactions import bp, queries
+from portal.transactions import search as finder
 from portal.transactions.forms import SearchForm, choice
 from portal.types import utcnow
 from portal.web.decorators import require
 from portal.web.htmx import is_fragment_request, render
-from jinja2_fragments.flask import render_block
 from portal.web.templating import ZERO_DECIMAL, viewer_zone
 
 log = logging.getLogger(__name__)
@@ -45,15 +47,21 @@ def _account_by_nickname(nickname: str) -> LinkedAccount:
     return account
 
 
-def _form(fixed: LinkedAccount | None) -> tuple[SearchForm, queries.Filters, list[LinkedAccount]]:
+def _form(fixed: LinkedAccount | None) -> tuple[SearchForm, finder.Filters, list[LinkedAccount]]:
     """The filter form with its choices, and the filters it gives."""
     principal = current_principal()
     form = SearchForm(request.args)
     accounts = queries.accounts_for(principal)
-    form.account.choices = [choice("", "All accounts")] + [choice(str(a.id), a.nickname) for a in accounts]
+    form.account.choices = [choice("", "All accounts")] + [
+        choice(str(a.id), a.nickname) for a in accounts
+    ]
     if fixed is not None:
         scope = [fixed.id]
-    elif form.account.data and form.account.data.isdigit() and int(form.account.data) in principal.account_ids:
+    elif (
+        form.account.data
+        and form.account.data.isdigit()
+        and int(form.account.data) in principal.account_ids
+    ):
         scope = [int(form.account.data)]
     else:
         scope = list(principal.account_ids)
@@ -62,8 +70,11 @@ def _form(fixed: LinkedAccount | None) -> tuple[SearchForm, queries.Filters, lis
         # instead of listing them all (this keeps typing fast).
         sku, currency = form.sku.data or "", form.currency.data or ""
         form.sku.choices = [choice("", "All products")] + (
-            [choice(sku, sku)] if sku and queries.sku_exists(scope, sku) else [])
-        form.currency.choices = [choice("", "Any")] + ([choice(currency, currency)] if CURRENCY_RE.match(currency) else [])
+            [choice(sku, sku)] if sku and queries.sku_exists(scope, sku) else []
+        )
+        form.currency.choices = [choice("", "Any")] + (
+            [choice(currency, currency)] if CURRENCY_RE.match(currency) else []
+        )
     else:
         names = {a.id: a.nickname for a in accounts}
         seen, products = set(), []
@@ -73,7 +84,9 @@ def _form(fixed: LinkedAccount | None) -> tuple[SearchForm, queries.Filters, lis
                 suffix = "" if len(scope) == 1 else f" ({names.get(p.linked_account_id, '')})"
                 products.append(choice(p.sku, f"{p.sku} — {p.title}{suffix}"))
         form.sku.choices = [choice("", "All products")] + products
-        form.currency.choices = [choice("", "Any")] + [choice(c, c) for c in queries.currencies_for(scope)]
+        form.currency.choices = [choice("", "Any")] + [
+            choice(c, c) for c in queries.currencies_for(scope)
+        ]
     form.validate()
     return form, form.to_filters(viewer_zone(), fixed.id if fixed else None), accounts
 
@@ -85,11 +98,14 @@ def _args_without(*names: str) -> list[tuple[str, str]]:
 def _page(fixed: LinkedAccount | None):
     principal = current_principal()
     form, filters, accounts = _form(fixed)
-    page = queries.search_page(principal, filters, request.args.get("after"))
+    page = finder.search_page(principal, filters, request.args.get("after"))
     base = request.path
     query = _args_without("after")
-    export_endpoint = ("transactions.account_export", {"nickname": fixed.nickname}) if fixed else (
-        "transactions.export", {})
+    export_endpoint = (
+        ("transactions.account_export", {"nickname": fixed.nickname})
+        if fixed
+        else ("transactions.export", {})
+    )
     ctx = dict(
         form=form,
         filters=filters,
@@ -100,10 +116,13 @@ def _page(fixed: LinkedAccount | None):
         reversals=queries.REVERSALS,
         base_url=base,
         first_url=base + ("?" + urlencode(query) if query else ""),
-        next_url=base + "?" + urlencode(query + [("after", page.next_cursor)]) if page.next_cursor else None,
+        next_url=base + "?" + urlencode(query + [("after", page.next_cursor)])
+        if page.next_cursor
+        else None,
         is_first_page=not request.args.get("after"),
         count_url=_count_url(fixed, query),
-        export_url=url_for(export_endpoint[0], **export_endpoint[1]) + ("?" + urlencode(query) if query else ""),
+        export_url=url_for(export_endpoint[0], **export_endpoint[1])
+        + ("?" + urlencode(query) if query else ""),
     )
     return render("transactions/index.html", block="results", **ctx)
 
@@ -133,7 +152,7 @@ def account_search(nickname: str):
 def count():
     """How many match (capped, within a time budget), loaded after the rows."""
     _, filters, _ = _form(None)
-    result = queries.count(current_principal(), filters)
+    result = finder.count(current_principal(), filters)
     # Only ever a fragment (the page asks for it after the rows arrive).
     return render_block("transactions/index.html", "count", result=result)
 
@@ -142,9 +161,26 @@ def count():
 # CSV export
 
 CSV_HEADER = [
-    "Date (UTC)", "Account", "Receipt", "Order receipt", "Type", "SKU", "Product", "Quantity",
-    "Amount", "Shipping", "Tax", "Currency", "First name", "Last name", "Email", "Country",
-    "Affiliate", "Payment method", "Tracking ID", "Transaction ID",
+    "Date (UTC)",
+    "Account",
+    "Receipt",
+    "Order receipt",
+    "Type",
+    "SKU",
+    "Product",
+    "Quantity",
+    "Amount",
+    "Shipping",
+    "Tax",
+    "Currency",
+    "First name",
+    "Last name",
+    "Email",
+    "Country",
+    "Affiliate",
+    "Payment method",
+    "Tracking ID",
+    "Transaction ID",
 ]
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 
@@ -174,13 +210,33 @@ def csv_lines(rows, nicknames: dict[int, str]):
     buffer.write("\ufeff")  # so spreadsheet programs read the file as UTF-8
     writer.writerow(CSV_HEADER)
     for n, r in enumerate(rows, 1):
-        writer.writerow([safe_cell(v) for v in (
-            r.occurred_at.strftime("%Y-%m-%dT%H:%M:%SZ"), nicknames.get(r.linked_account_id, ""),
-            r.receipt, r.sale_receipt, r.txn_type, r.sku, r.product_title, r.quantity,
-            _amount(r.amount_cents, r.currency), _amount(r.shipping_cents, r.currency),
-            _amount(r.tax_cents, r.currency), r.currency, r.customer_first_name, r.customer_last_name,
-            r.customer_email, r.customer_country, r.affiliate, r.payment_method, r.tracking_id, r.id,
-        )])
+        writer.writerow(
+            [
+                safe_cell(v)
+                for v in (
+                    r.occurred_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    nicknames.get(r.linked_account_id, ""),
+                    r.receipt,
+                    r.sale_receipt,
+                    r.txn_type,
+                    r.sku,
+                    r.product_title,
+                    r.quantity,
+                    _amount(r.amount_cents, r.currency),
+                    _amount(r.shipping_cents, r.currency),
+                    _amount(r.tax_cents, r.currency),
+                    r.currency,
+                    r.customer_first_name,
+                    r.customer_last_name,
+                    r.customer_email,
+                    r.customer_country,
+                    r.affiliate,
+                    r.payment_method,
+                    r.tracking_id,
+                    r.id,
+                )
+            ]
+        )
         if n % 500 == 0:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -196,12 +252,14 @@ def _export(fixed: LinkedAccount | None):
     scope = re.sub(r"[^a-z0-9-]", "", fixed.nickname.lower()) if fixed else "all-accounts"
     filename = f"transactions-{scope or 'account'}-{stamp}.csv"
     log.info("CSV export of transactions by user %s (%s)", principal.user_id, scope)
-    rows = queries.export_rows(principal, filters)
+    rows = finder.export_rows(principal, filters)
     return Response(
         stream_with_context(csv_lines(rows, nicknames)),
         mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"',
-                 "X-Content-Type-Options": "nosniff"},
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "X-Content-Type-Options": "nosniff",
+        },
     )
 
 

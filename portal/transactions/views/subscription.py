@@ -1,4 +1,5 @@
 """Changing a subscription from the transaction page: cancel, pause, resume, next bill date."""
+
 from __future__ import annotations
 
 from flask import abort, flash, url_for
@@ -58,37 +59,61 @@ def _change(txn_id: int, what: str, form_cls, form_key: str, call):
             flash(DONE[what], "success")
             return redirect_to(url_for("transactions.show", txn_id=txn.id) + "#subscription")
     ctx = detail_context(txn, access, **{form_key: form})
-    return render("transactions/show.html", block="subscription", **ctx,
-                  sub_error=error, sub_error_form=what)
+    return render(
+        "transactions/show.html", block="subscription", **ctx, sub_error=error, sub_error_form=what
+    )
 
 
 @bp.post("/<int:txn_id>/subscription/cancel")
 @require(Action.TRANSACTION_VIEW)
 def subscription_cancel(txn_id: int):
     """Stop billing (no refund). Refund authority only."""
-    return _change(txn_id, "cancel", CancelSubscriptionForm, "cancel_form",
-                   lambda a, s, acc, f, now: subscriptions.cancel(a, s, acc, f.comment.data, now=now))
+    return _change(
+        txn_id,
+        "cancel",
+        CancelSubscriptionForm,
+        "cancel_form",
+        lambda a, s, acc, f, now: subscriptions.cancel(a, s, acc, f.comment.data, now=now),
+    )
 
 
 @bp.post("/<int:txn_id>/subscription/pause")
 @require(Action.TRANSACTION_VIEW)
 def subscription_pause(txn_id: int):
-    return _change(txn_id, "pause", PauseSubscriptionForm, "pause_form",
-                   lambda a, s, acc, f, now: subscriptions.pause(a, s, acc, f.restart_on.data, f.comment.data,
-                                                                 now=now))
+    return _change(
+        txn_id,
+        "pause",
+        PauseSubscriptionForm,
+        "pause_form",
+        lambda a, s, acc, f, now: subscriptions.pause(
+            a, s, acc, f.restart_on.data, f.comment.data, now=now
+        ),
+    )
 
 
 @bp.post("/<int:txn_id>/subscription/resume")
 @require(Action.TRANSACTION_VIEW)
 def subscription_resume(txn_id: int):
-    return _change(txn_id, "resume", ResumeSubscriptionForm, "resume_form",
-                   lambda a, s, acc, f, now: subscriptions.resume(a, s, acc, f.comment.data, now=now,
-                                                                  next_bill_on=f.next_bill_on.data))
+    return _change(
+        txn_id,
+        "resume",
+        ResumeSubscriptionForm,
+        "resume_form",
+        lambda a, s, acc, f, now: subscriptions.resume(
+            a, s, acc, f.comment.data, now=now, next_bill_on=f.next_bill_on.data
+        ),
+    )
 
 
 @bp.post("/<int:txn_id>/subscription/date")
 @require(Action.TRANSACTION_VIEW)
 def subscription_date(txn_id: int):
-    return _change(txn_id, "date", ChangeBillDateForm, "date_form",
-                   lambda a, s, acc, f, now: subscriptions.change_date(a, s, acc, f.next_bill_on.data,
-                                                                       f.comment.data, now=now))
+    return _change(
+        txn_id,
+        "date",
+        ChangeBillDateForm,
+        "date_form",
+        lambda a, s, acc, f, now: subscriptions.change_date(
+            a, s, acc, f.next_bill_on.data, f.comment.data, now=now
+        ),
+    )
