@@ -16,6 +16,7 @@ from portal.extensions import db
 from portal.tickets.lifecycle import EventKind, RefundState, Status, TicketType
 from portal.tickets.models import Ticket, TicketEvent
 from portal.tickets.services import RETURN_EVENTS, RETURN_STEPS
+from portal.transactions.plan import no_index
 
 STEP_LABELS = {
     "label_sent": "Return label sent",
@@ -156,25 +157,28 @@ TAB_LABELS = {
 }
 
 
-def _open_in(principal: Principal):
-    return [Ticket.linked_account_id.in_(principal.account_ids), Ticket.status != Status.CLOSED]
+def _returns_in(account_ids):
+    """Open tickets with a return, in these accounts (through the partial returns index)."""
+    return [
+        Ticket.return_status.is_not(None),
+        no_index(Ticket.linked_account_id).in_(account_ids),
+        Ticket.status != Status.CLOSED,
+    ]
 
 
 def counts(principal: Principal, now: datetime) -> dict[str, int]:
     if not principal.account_ids:
         return dict.fromkeys(TABS, 0)
-    base = _open_in(principal)
+    base = _returns_in(principal.account_ids)
     handed = db.session.scalar(
         select(func.count(Ticket.id)).where(*base, Ticket.handoff_at.is_not(None))
     )
     returns = db.session.scalar(
-        select(func.count(Ticket.id)).where(
-            *base, Ticket.return_status.is_not(None), Ticket.handoff_at.is_(None)
-        )
+        select(func.count(Ticket.id)).where(*base, Ticket.handoff_at.is_(None))
     )
     processed = db.session.scalar(
         select(func.count(TicketEvent.id)).where(
-            TicketEvent.linked_account_id.in_(principal.account_ids),
+            no_index(TicketEvent.linked_account_id).in_(principal.account_ids),
             TicketEvent.kind == EventKind.REFUND_APPROVED.value,
             TicketEvent.at >= now - timedelta(days=PROCESSED_DAYS),
         )
@@ -191,19 +195,15 @@ def escalations(
         return []
     if tab == "processed":
         recent = select(TicketEvent.ticket_id).where(
-            TicketEvent.linked_account_id.in_(ids),
+            no_index(TicketEvent.linked_account_id).in_(ids),
             TicketEvent.kind == EventKind.REFUND_APPROVED.value,
             TicketEvent.at >= now - timedelta(days=PROCESSED_DAYS),
         )
         stmt = select(Ticket).where(Ticket.id.in_(recent)).order_by(Ticket.updated_at.desc())
     else:
-        stmt = select(Ticket).where(
-            Ticket.linked_account_id.in_(ids), Ticket.status != Status.CLOSED
-        )
+        stmt = select(Ticket).where(*_returns_in(ids))
         if tab == "handed_off":
             stmt = stmt.where(Ticket.handoff_at.is_not(None)).order_by(Ticket.handoff_at, Ticket.id)
         else:
-            stmt = stmt.where(
-                Ticket.return_status.is_not(None), Ticket.handoff_at.is_(None)
-            ).order_by(Ticket.updated_at, Ticket.id)
+            stmt = stmt.where(Ticket.handoff_at.is_(None)).order_by(Ticket.updated_at, Ticket.id)
     return list(db.session.scalars(stmt.limit(LIST_LIMIT)))
