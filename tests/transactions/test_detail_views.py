@@ -365,3 +365,32 @@ def test_the_page_without_javascript_re_renders_in_full_on_error(client, login, 
     login(world.search_clerk)
     r = open_ticket(client, sale, "tech_support", comment="x")
     assert r.status_code == 200 and "<html" in r.get_data(as_text=True)
+
+
+def test_refund_authority_without_orders_tickets_may_refund_but_not_open_tech_support(
+    client, login, make, world
+):
+    clerk = make.clerk(world.owner, perms=("search_orders", "refund_authority"), accounts=[world.keto])
+    sale = make.sale(world.keto, at=days_ago(world, 3))
+    login(clerk)
+    page = client.get(f"/transactions/{sale.id}").get_data(as_text=True)
+    assert re.search(r'id="tt-tech_support" value="tech_support" disabled', page)
+    assert "needs Orders/Tickets" in page
+    assert open_ticket(client, sale, "tech_support").status_code == 403
+    assert open_ticket(client, sale, "refund").status_code == 303
+
+
+def test_forms_need_the_csrf_token(app, client, login, make, world):
+    sale = make.sale(world.keto, at=days_ago(world, 3))
+    login(world.search_clerk)
+    app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        assert client.post(f"/transactions/{sale.id}/email-receipt").status_code == 400
+        assert client.post(f"/transactions/{sale.id}/email-receipt", headers=HX).status_code == 400
+        assert db.session.scalar(select(OutboxMessage)) is None
+        page = client.get(f"/transactions/{sale.id}").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+        r = client.post(f"/transactions/{sale.id}/email-receipt", data={"csrf_token": token})
+        assert r.status_code == 303
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
