@@ -183,6 +183,7 @@ CSV_HEADER = [
     "Transaction ID",
 ]
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+FORMULA_CHARS = frozenset("=+-@\t\r\n")
 
 
 def safe_cell(value) -> str:
@@ -203,41 +204,67 @@ def _amount(cents, currency: str) -> str:
     return f"{cents // 100}.{cents % 100:02d}"
 
 
+def _text(value):
+    """:func:`safe_cell` for the text columns, inlined for speed (100,000s of cells)."""
+    if value.__class__ is str and value and value[0] in FORMULA_CHARS:
+        return "'" + value
+    return value
+
+
 def csv_lines(rows, nicknames: dict[int, str]):
-    """The CSV text in pieces of a few hundred rows (a generator: nothing is held)."""
+    """The CSV text in pieces of a few hundred rows (a generator: nothing is held). Text cells
+    are escaped; dates, amounts and ids are written by us and cannot start a formula."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     buffer.write("\ufeff")  # so spreadsheet programs read the file as UTF-8
     writer.writerow(CSV_HEADER)
-    for n, r in enumerate(rows, 1):
+    for n, (
+        occurred_at,
+        account_id,
+        receipt,
+        sale_receipt,
+        txn_type,
+        sku,
+        title,
+        quantity,
+        amount,
+        shipping,
+        tax,
+        currency,
+        first,
+        last,
+        email,
+        country,
+        affiliate,
+        method,
+        tracking,
+        txn_id,
+    ) in enumerate(rows, 1):  # the order of search.EXPORT_COLUMNS
         writer.writerow(
-            [
-                safe_cell(v)
-                for v in (
-                    r.occurred_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    nicknames.get(r.linked_account_id, ""),
-                    r.receipt,
-                    r.sale_receipt,
-                    r.txn_type,
-                    r.sku,
-                    r.product_title,
-                    r.quantity,
-                    _amount(r.amount_cents, r.currency),
-                    _amount(r.shipping_cents, r.currency),
-                    _amount(r.tax_cents, r.currency),
-                    r.currency,
-                    r.customer_first_name,
-                    r.customer_last_name,
-                    r.customer_email,
-                    r.customer_country,
-                    r.affiliate,
-                    r.payment_method,
-                    r.tracking_id,
-                    r.id,
-                )
-            ]
+            (
+                occurred_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                _text(nicknames.get(account_id, "")),
+                _text(receipt),
+                _text(sale_receipt),
+                _text(txn_type),
+                _text(sku),
+                _text(title),
+                quantity,
+                _amount(amount, currency),
+                _amount(shipping, currency),
+                _amount(tax, currency),
+                _text(currency),
+                _text(first),
+                _text(last),
+                _text(email),
+                _text(country),
+                _text(affiliate),
+                _text(method),
+                _text(tracking),
+                txn_id,
+            )
         )
-        if n % 500 == 0:
+        if n % 1000 == 0:
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
