@@ -394,3 +394,12 @@ def test_forms_need_the_csrf_token(app, client, login, make, world):
         assert r.status_code == 303
     finally:
         app.config["WTF_CSRF_ENABLED"] = False
+
+
+def test_with_htmx_the_email_card_says_it_was_sent(client, login, make, world):
+    sale = make.sale(world.keto, at=days_ago(world, 3), receipt="MAIL0003", email="buyer@example.com")
+    login(world.search_clerk)
+    r = client.post(f"/transactions/{sale.id}/email-receipt", headers=HX)
+    body = r.get_data(as_text=True)
+    assert r.status_code == 200 and 'id="email-receipt"' in body and "<html" not in body
+    assert "Receipt MAIL0003 emailed to buyer@example.com." in body

@@ -289,3 +289,15 @@ def test_a_sale_without_subscription_has_no_subscription_actions(client, login, 
         ).status_code
         == 404
     )
+
+
+def test_with_htmx_the_card_comes_back_with_the_new_state(client, login, world, sub_sale):
+    login(world.search_clerk)
+    sub = queries.subscription_for(sub_sale)
+    restart = (sub.next_bill_at + timedelta(days=3)).astimezone(NY).date()
+    r = client.post(f"/transactions/{sub_sale.id}/subscription/pause",
+                    data={"restart_on": restart.isoformat(), "comment": "Customer travels."}, headers=HX)
+    body = r.get_data(as_text=True)
+    assert r.status_code == 200 and 'id="subscription"' in body and "<html" not in body
+    assert "Subscription paused; the customer was told by email." in body
+    assert 'data-testid="subscription-status">Paused' in body and "Resume now" in body

@@ -31,7 +31,7 @@ from portal.transactions.models import SubscriptionEventKind, Transaction, TxnTy
 from portal.transactions.subscription_rules import suggested_resume_day
 from portal.types import utcnow
 from portal.web.decorators import require
-from portal.web.htmx import redirect_to, render
+from portal.web.htmx import is_fragment_request, redirect_to, render
 
 
 def safe_next(target: str | None) -> str | None:
@@ -254,7 +254,15 @@ def email_receipt(txn_id: int):
                 **detail_context(txn, access, email_form=form),
                 email_error=exc.message,
             )
-        flash(f"Receipt {txn.receipt} emailed to {to}.", "success")
+        message = f"Receipt {txn.receipt} emailed to {to}."
+        if is_fragment_request():
+            return render(
+                "transactions/show.html",
+                block="email_receipt",
+                **detail_context(txn, access),
+                email_message=message,
+            )
+        flash(message, "success")
         return redirect_to(back)
     return render(
         "transactions/show.html",

@@ -21,7 +21,7 @@ from portal.transactions.models import SubscriptionEventKind
 from portal.transactions.views.detail import detail_context
 from portal.types import utcnow
 from portal.web.decorators import require
-from portal.web.htmx import redirect_to, render
+from portal.web.htmx import is_fragment_request, redirect_to, render
 
 KINDS = {
     "cancel": SubscriptionEventKind.CANCELLED,
@@ -56,6 +56,11 @@ def _change(txn_id: int, what: str, form_cls, form_key: str, call):
             db.session.rollback()
             error = exc.message
         else:
+            if is_fragment_request():  # the card comes back with the new state and a note
+                ctx = detail_context(*queries.load_transaction(txn_id))
+                return render(
+                    "transactions/show.html", block="subscription", **ctx, sub_message=DONE[what]
+                )
             flash(DONE[what], "success")
             return redirect_to(url_for("transactions.show", txn_id=txn.id) + "#subscription")
     ctx = detail_context(txn, access, **{form_key: form})
