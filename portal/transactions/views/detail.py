@@ -14,6 +14,7 @@ from portal.authz.permissions import Action
 from portal.authz.policy import can
 from portal.authz.scope import current_principal, load_or_404
 from portal.extensions import db, limiter
+from portal.tickets import lifecycle
 from portal.tickets import services as ticket_services
 from portal.tickets.lifecycle import Refused, Status, TicketType
 from portal.tickets.models import Ticket
@@ -48,7 +49,14 @@ def _user_key() -> str:
     return f"user:{getattr(current_user, 'id', None) or request.remote_addr}"
 
 
-def order_state(txn, rows) -> dict:
+def outside_vendor_window(sale, now) -> bool:
+    """The tickets' own rule: older than the account's vendor window (from the last charge)."""
+    last = txn_services.last_charge(sale)
+    rules = ticket_services.rules_for(sale.linked_account)
+    return not lifecycle.vendor_may_refund(last.occurred_at, now, rules, escalated=False)
+
+
+def order_state(rows) -> dict:
     """Per charge: the refund or chargeback that reversed it (same receipt), if any."""
     reversed_by = {}
     for row in rows:
@@ -67,7 +75,7 @@ def detail_context(txn, access, **forms) -> dict:
     tickets = queries.tickets_of(txn)
     sub = queries.subscription_for(txn)
     last = txn_services.last_charge(sale)
-    reversed_by = order_state(txn, rows)
+    reversed_by = order_state(rows)
     age_days = (now - last.occurred_at).days
     open_money = next(
         (t for t in tickets if TicketType(t.ticket_type).is_money and t.status != Status.CLOSED),
@@ -106,7 +114,7 @@ def detail_context(txn, access, **forms) -> dict:
         reversed_by=reversed_by,
         last_reversed=reversed_by.get(last.receipt),
         age_days=age_days,
-        outside_window=age_days > account.vendor_refund_days,
+        outside_window=outside_vendor_window(sale, now),
         open_money=open_money,
         type_labels=queries.TYPE_LABELS,
         can_work=can(principal, Action.TICKET_WORK, access),
@@ -144,9 +152,7 @@ def open_ticket(txn_id: int):
         sale = queries.sale_of(txn)
         try:
             _check_order_allows(sale, kind)
-            old = (
-                utcnow() - txn_services.last_charge(sale).occurred_at
-            ).days > txn.linked_account.vendor_refund_days
+            old = outside_vendor_window(sale, utcnow())
             ticket = ticket_services.open_ticket(
                 ticket_services.Actor.for_user(current_user, principal),
                 sale,
