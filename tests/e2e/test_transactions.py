@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import re
 
+from playwright.sync_api import expect
+
 from tests.e2e.conftest import DEMO_PASSWORD
 from tests.support import browser as browsers
 
@@ -127,11 +129,16 @@ def test_refund_hand_off_between_a_clerk_and_the_refund_authority(
     panel = page.locator(f"#handoff-panel-{ticket_id}")
     assert panel.locator("[data-testid=process-refund]").is_disabled()
     shot("escalations")
-    for comment in ("Parcel scanned by the carrier.", "Warehouse confirmed the parcel arrived."):
+    for done, comment in (
+        (2, "Parcel scanned by the carrier."),
+        (3, "Warehouse confirmed the parcel arrived."),
+    ):
         panel.locator("textarea").fill(comment)
         panel.locator("[data-testid=record-step]").click()
-        page.locator(f"#handoff-panel-{ticket_id} >> text=Return status recorded.").wait_for()
+        # Wait for this step's answer (the previous one said "recorded" too).
+        expect(page.locator(f"#handoff-panel-{ticket_id} .tx-step.done")).to_have_count(done)
         panel = page.locator(f"#handoff-panel-{ticket_id}")
+    assert panel.locator("[data-testid=process-refund]").is_enabled()
     page.once("dialog", lambda dialog: dialog.accept())
     panel.locator("textarea").fill("Return received, refunding now.")
     panel.locator("[data-testid=process-refund]").click()
