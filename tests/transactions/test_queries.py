@@ -251,3 +251,40 @@ def test_the_chosen_index_never_changes_the_answer(make, world):
             if keep(t)
         ]
         assert receipts(search(owner, **filters)) == want[:50], filters
+
+
+def test_the_count_gives_up_when_its_time_budget_runs_out(app, db, make, world):
+    """A statement over budget is interrupted (SQLite progress handler, PostgreSQL
+    statement_timeout) and the session stays usable."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    heavy = (
+        "SELECT count(*) FROM (SELECT pg_sleep(0.2))"
+        if db.session.get_bind().dialect.name == "postgresql"
+        else "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000000) "
+        "SELECT count(*) FROM n"
+    )
+    with pytest.raises((OperationalError, DBAPIError)):
+        with queries._time_budget(0.01):
+            db.session.execute(text(heavy)).scalar()
+    db.session.rollback()
+    make.sale(world.keto, at=days_ago(world, 1))
+    assert queries.count(principal_for(world.owner), Filters(tz=UTC)).value == 1
+
+
+def test_count_reports_many_when_interrupted(make, world, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    class Interrupted:
+        def __init__(self, seconds):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            raise OperationalError("SELECT", {}, Exception("interrupted"))
+
+    monkeypatch.setattr(queries, "_time_budget", Interrupted)
+    assert queries.count(principal_for(world.owner), Filters(tz=UTC)) == queries.Count(None)
