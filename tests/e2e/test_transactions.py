@@ -32,6 +32,7 @@ def test_search_open_a_transaction_and_download_its_pdf_receipt(
     page.wait_for_url(re.compile(rf"q={receipt.lower()}"))
     page.wait_for_load_state("networkidle")
     assert results_receipts(page)[0] == receipt
+    assert "date_from" not in page.url and "field=" not in page.url  # only the filters in use
     assert all(r.startswith(receipt) for r in results_receipts(page))
     assert "receipts starting with" in page.locator("[data-testid=result-summary]").inner_text()
     shot("searched")
