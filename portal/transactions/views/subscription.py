@@ -1,0 +1,124 @@
+"""Changing a subscription from the transaction page: cancel, pause, resume, next bill date."""
+
+from __future__ import annotations
+
+from flask import abort, flash, url_for
+from flask_login import current_user
+
+from portal.authz.permissions import Action
+from portal.authz.scope import current_principal
+from portal.extensions import db
+from portal.tickets.lifecycle import Refused
+from portal.tickets.services import Actor, NotAllowed
+from portal.transactions import bp, queries, subscriptions
+from portal.transactions.forms import (
+    CancelSubscriptionForm,
+    ChangeBillDateForm,
+    PauseSubscriptionForm,
+    ResumeSubscriptionForm,
+)
+from portal.transactions.models import SubscriptionEventKind
+from portal.transactions.views.detail import detail_context
+from portal.types import utcnow
+from portal.web.decorators import require
+from portal.web.htmx import is_fragment_request, redirect_to, render
+
+KINDS = {
+    "cancel": SubscriptionEventKind.CANCELLED,
+    "pause": SubscriptionEventKind.PAUSED,
+    "resume": SubscriptionEventKind.RESUMED,
+    "date": SubscriptionEventKind.DATE_CHANGED,
+}
+DONE = {
+    "cancel": "Subscription cancelled; the customer was told by email.",
+    "pause": "Subscription paused; the customer was told by email.",
+    "resume": "Subscription resumed; the customer was told by email.",
+    "date": "Next bill date changed; the customer was told by email.",
+}
+
+
+def _change(txn_id: int, what: str, form_cls, form_key: str, call):
+    txn, access = queries.load_transaction(txn_id)
+    sub = queries.subscription_for(txn)
+    if sub is None:
+        abort(404)
+    if not subscriptions.may(current_principal(), KINDS[what], access):
+        abort(403)
+    form = form_cls()
+    error = None
+    if form.validate_on_submit():
+        actor = Actor.for_user(current_user, current_principal())
+        try:
+            call(actor, sub, access, form, utcnow())
+        except NotAllowed:
+            abort(403)
+        except Refused as exc:
+            db.session.rollback()
+            error = exc.message
+        else:
+            if is_fragment_request():  # the card comes back with the new state and a note
+                ctx = detail_context(*queries.load_transaction(txn_id))
+                return render(
+                    "transactions/show.html", block="subscription", **ctx, sub_message=DONE[what]
+                )
+            flash(DONE[what], "success")
+            return redirect_to(url_for("transactions.show", txn_id=txn.id) + "#subscription")
+    ctx = detail_context(txn, access, **{form_key: form})
+    return render(
+        "transactions/show.html", block="subscription", **ctx, sub_error=error, sub_error_form=what
+    )
+
+
+@bp.post("/<int:txn_id>/subscription/cancel")
+@require(Action.TRANSACTION_VIEW)
+def subscription_cancel(txn_id: int):
+    """Stop billing (no refund). Refund authority only."""
+    return _change(
+        txn_id,
+        "cancel",
+        CancelSubscriptionForm,
+        "cancel_form",
+        lambda a, s, acc, f, now: subscriptions.cancel(a, s, acc, f.comment.data, now=now),
+    )
+
+
+@bp.post("/<int:txn_id>/subscription/pause")
+@require(Action.TRANSACTION_VIEW)
+def subscription_pause(txn_id: int):
+    return _change(
+        txn_id,
+        "pause",
+        PauseSubscriptionForm,
+        "pause_form",
+        lambda a, s, acc, f, now: subscriptions.pause(
+            a, s, acc, f.restart_on.data, f.comment.data, now=now
+        ),
+    )
+
+
+@bp.post("/<int:txn_id>/subscription/resume")
+@require(Action.TRANSACTION_VIEW)
+def subscription_resume(txn_id: int):
+    return _change(
+        txn_id,
+        "resume",
+        ResumeSubscriptionForm,
+        "resume_form",
+        lambda a, s, acc, f, now: subscriptions.resume(
+            a, s, acc, f.comment.data, now=now, next_bill_on=f.next_bill_on.data
+        ),
+    )
+
+
+@bp.post("/<int:txn_id>/subscription/date")
+@require(Action.TRANSACTION_VIEW)
+def subscription_date(txn_id: int):
+    return _change(
+        txn_id,
+        "date",
+        ChangeBillDateForm,
+        "date_form",
+        lambda a, s, acc, f, now: subscriptions.change_date(
+            a, s, acc, f.next_bill_on.data, f.comment.data, now=now
+        ),
+    )
