@@ -17,6 +17,7 @@ from portal.transactions.models import (  # noqa: F401
     LineItem,
     Product,
     Subscription,
+    SubscriptionEvent,
     Transaction,
 )
 from portal.users.models import ApiKey  # noqa: F401

@@ -1,7 +1,7 @@
 """subscription events and indexes for search and escalations
 
 Revision ID: transactions_01
-Revises: 0001
+Revises: tickets_01
 Create Date: 2026-11-22 11:43:13.357254
 
 """
@@ -13,7 +13,7 @@ import portal.types  # noqa: F401  (custom column types used by autogenerate)
 
 # revision identifiers, used by Alembic.
 revision = 'transactions_01'
-down_revision = '0001'
+down_revision = 'tickets_01'
 branch_labels = None
 depends_on = None
 

@@ -1,15 +1,8 @@
-// Transactions tab: print buttons and the "/" shortcut to the search box. No inline scripts
-// (the CSP forbids them); everything hangs off data attributes.
+// Transactions tab: tidy search URLs and the "/" shortcut to the search box (printing is
+// app.js's [data-print]). No inline scripts (the CSP forbids them); everything hangs off data
+// attributes.
 (function () {
   "use strict";
-
-  document.addEventListener("click", (ev) => {
-    const button = ev.target.closest("[data-print]");
-    if (button) {
-      ev.preventDefault();
-      window.print();
-    }
-  });
 
   // The search form's URL keeps only the filters in use (bookmarkable, readable): empty fields
   // and defaults are left out of the request, so out of the pushed URL too.
