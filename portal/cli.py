@@ -93,6 +93,27 @@ def _issue_demo_keys() -> dict[str, str]:
     return keys
 
 
+def _sample_order():
+    """A recent subscription sale with no ticket, to try the customer's order page with."""
+    from datetime import timedelta
+
+    from portal.tickets.models import Ticket
+    from portal.transactions.models import Transaction
+
+    has_ticket = select(Ticket.id).where(Ticket.transaction_id == Transaction.id).exists()
+    return db.session.scalar(
+        select(Transaction)
+        .where(
+            Transaction.txn_type == "SALE",
+            Transaction.recurring.is_(True),
+            Transaction.occurred_at >= utcnow() - timedelta(days=20),
+            ~has_ticket,
+        )
+        .order_by(Transaction.id)
+        .limit(1)
+    )
+
+
 def _write_logins(keys: dict[str, str]) -> None:
     from portal.demo.generator import DEMO_PASSWORD, DEMO_PIN
 
@@ -112,6 +133,13 @@ def _write_logins(keys: dict[str, str]) -> None:
     ]
     for email, key in keys.items():
         lines.append(f"  {email:<22} {key}")
+    sample = _sample_order()
+    if sample is not None:
+        lines += [
+            "",
+            "  Customer order page (no login): "
+            f"{base}/support — receipt {sample.receipt}, email {sample.customer_email}",
+        ]
     lines.append("")
     lines.append(f"  Mail sent by the portal: {base}/dev/mail")
     path = Path(current_app.instance_path) / LOGINS_FILE

@@ -660,19 +660,18 @@ def run_due(ticket: Ticket, *, now: datetime, commit: bool = True) -> list[Event
 
 
 def _carry_out(ticket: Ticket, step: lifecycle.Step, now: datetime) -> dict:
-    """The money side of a timer step on a sandbox account."""
-    if step.event is not EventKind.PROCESSING and step.event is not EventKind.FINALIZED:
+    """The money side of a timer step on a sandbox account: processing a refund returns the
+    last charge and, for a subscription, stops billing at once (a rebill must not fall between
+    the refund and its settlement); processing a cancellation stops billing, no money back."""
+    if step.event is not EventKind.PROCESSING:
         return {}
     sale = ticket.transaction
-    account = ticket.linked_account
+    effect = {}
+    if ticket.ticket_type == TicketType.REFUND:
+        charge = txn_services.last_charge(sale)
+        refund = txn_services.refund_charge(charge, ticket.linked_account, now=now)
+        effect = {"refund_receipt": charge.receipt, "refund_id": refund.id if refund else None}
     subscription = txn_services.subscription_of(sale)
-    if step.event is EventKind.PROCESSING:
-        if ticket.ticket_type == TicketType.REFUND:
-            charge = txn_services.last_charge(sale)
-            refund = txn_services.refund_charge(charge, account, now=now)
-            return {"refund_receipt": charge.receipt, "refund_id": refund.id if refund else None}
-        cancelled = txn_services.cancel_subscription(subscription, now=now)
-        return {"subscription_cancelled": cancelled}
-    if ticket.ticket_type == TicketType.REFUND and subscription is not None:
-        return {"subscription_cancelled": txn_services.cancel_subscription(subscription, now=now)}
-    return {}
+    if subscription is not None:
+        effect["subscription_cancelled"] = txn_services.cancel_subscription(subscription, now=now)
+    return effect

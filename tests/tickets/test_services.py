@@ -153,3 +153,11 @@ def test_changing_the_email_updates_the_order_too(make, shop):
     services.change_email(clerk_actor(clerk), ticket, "New@Example.com", "Customer asked by phone.", now=MONDAY)
     db.session.refresh(sale)
     assert ticket.customer_email == sale.customer_email == "new@example.com"
+
+
+def test_a_subscription_refund_stops_billing_when_the_money_goes_back(make, shop):
+    _, account, _ = shop
+    sale = make.sale(account, at=MONDAY - timedelta(days=20), recurring=True)
+    make.ticket(sale, ticket_type="refund", now=MONDAY)
+    sweep.run(MONDAY + timedelta(hours=24))  # processed, not yet settled
+    assert db.session.scalar(select(Subscription.status)) == "cancelled"
