@@ -187,6 +187,61 @@ class World:
         account.status, account.removed_at = "removed", T0 + timedelta(days=1)
         return account.nickname
 
+    # --- the Transactions tab: subscriptions and refunds (times from the real clock: the views
+    # --- act at utcnow(), and a refund window or a bill date must still be open then) ---------
+
+    def _recent_sale(self, obj: str, *, recurring: bool = False, ticket: str | None = None):
+        """A sale of five days ago on the ``obj`` account, with a customer's ticket of
+        ``ticket`` type opened an hour ago (None: no ticket)."""
+        now = utcnow()
+        sale = self.make.sale(self.account(obj), at=now - timedelta(days=5), recurring=recurring)
+        if ticket is not None:
+            self.make.ticket(sale, ticket_type=ticket, now=now - timedelta(hours=1))
+        return sale
+
+    def _build_subscription_transaction(self, obj: str) -> int:
+        """The sale of an active subscription (next bill in 25 days), tied to a ticket."""
+        return self._recent_sale(obj, recurring=True, ticket="tech_support").id
+
+    def _build_untracked_subscription_transaction(self, obj: str) -> int:
+        """The sale of an active subscription without a ticket (Search Orders users only)."""
+        return self._recent_sale(obj, recurring=True).id
+
+    def _build_paused_subscription_transaction(self, obj: str) -> int:
+        """The sale of a subscription paused until 40 days from now, tied to a ticket."""
+        return self._paused(obj, ticket="tech_support")
+
+    def _build_untracked_paused_subscription_transaction(self, obj: str) -> int:
+        """The same without a ticket (Search Orders users only)."""
+        return self._paused(obj, ticket=None)
+
+    def _paused(self, obj: str, *, ticket: str | None) -> int:
+        sale = self._recent_sale(obj, recurring=True, ticket=ticket)
+        now = utcnow()
+        sub = sale.subscription
+        sub.status, sub.paused_at = "paused", now - timedelta(hours=2)
+        sub.resume_at = sub.next_bill_at = now + timedelta(days=40)
+        return sale.id
+
+    def _build_refund_ticket(self, obj: str) -> int:
+        """A customer's refund request an hour old (still requested: nothing processed yet)."""
+        sale = self._recent_sale(obj)
+        return self.make.ticket(sale, ticket_type="refund", now=utcnow() - timedelta(hours=1)).id
+
+    def _build_returned_refund_ticket(self, obj: str) -> int:
+        """A refund request whose return label the account's owner recorded as sent (the refund
+        is held for the return, not yet handed off): the Escalations "returns" list."""
+        from portal.authz.scope import principal_for
+        from portal.tickets import services
+        from portal.tickets.models import Ticket
+
+        ticket = db.session.get(Ticket, self._build_refund_ticket(obj))
+        owner = self._owner_of(obj)
+        services.record_return(services.Actor.for_user(owner, principal_for(owner)), ticket,
+                               "label_sent", "Return label sent for the matrix.",
+                               now=utcnow() - timedelta(minutes=30))
+        return ticket.id
+
 
 def build(app) -> World:
     """Create the data and one logged-in test client per principal."""
