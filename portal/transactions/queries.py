@@ -77,7 +77,7 @@ def load_transaction(
         txn_id = int(txn_id)
     except (TypeError, ValueError):
         abort(404)
-    if principal is None or not (0 < txn_id < 2**63):
+    if principal is None or not (0 < txn_id < 2**31):  # INTEGER ids are 32-bit on PostgreSQL
         abort(404)
     txn = db.session.get(Transaction, txn_id)
     if txn is None or txn.linked_account_id not in principal.account_ids:

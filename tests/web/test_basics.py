@@ -114,3 +114,5 @@ def test_an_id_beyond_the_integer_range_is_a_404_not_a_crash(client, login, make
     login(owner)
     assert client.get("/tickets/1099511627776").status_code == 404
     assert client.get("/tickets/2147483648").status_code == 404
+    assert client.get("/transactions/1099511627776").status_code == 404
+    assert client.get("/transactions/9223372036854775806/receipt.pdf").status_code == 404
