@@ -29,64 +29,54 @@ NO_AFFILIATE_LABEL = "(no affiliate)"
 def cohorts(ctx: Context) -> dict[tuple[str, str], dict[str, int]]:
     """{(affiliate, currency): counters} over the period for the scope's accounts."""
     out: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    accounts = sorted(ctx.scope.accounts)
-    if not accounts:
+    scope = ctx.scope
+    if not scope.accounts:
         return out
     plan = day_plan(epoch(ctx.period.start), epoch(ctx.period.end))
+    if scope.everything:
+        parts = [([0], 1)]
+    elif scope.subtract:
+        parts = [([0], 1), (sorted(scope.left_out), -1)]
+    else:
+        parts = [(sorted(scope.accounts), 1)]
     a = AffiliateDaily
     if plan.end_day > plan.first_day:
-        rows = db.session.execute(
-            select(a.affiliate, a.currency, *[func.sum(getattr(a, c)) for c in COUNTERS])
-            .where(a.account_id.in_(accounts), a.day >= plan.first_day, a.day < plan.end_day)
-            .group_by(a.affiliate, a.currency)
-        )
-        for affiliate, currency, *values in rows:
-            cell = out[(affiliate, currency)]
-            for c, v in zip(COUNTERS, values):
-                cell[c] += int(v or 0)
+        for accounts, sign in parts:
+            rows = db.session.execute(
+                select(a.affiliate, a.currency, *[func.sum(getattr(a, c)) for c in COUNTERS])
+                .where(a.master_id == scope.master_id, a.account_id.in_(accounts),
+                       a.day >= plan.first_day, a.day < plan.end_day)
+                .group_by(a.affiliate, a.currency)
+            )
+            for affiliate, currency, *values in rows:
+                cell = out[(affiliate, currency)]
+                for c, v in zip(COUNTERS, values):
+                    cell[c] += sign * int(v or 0)
     for lo, hi in plan.raw_slices:
-        for row in _orders(accounts, lo, hi):
+        for row in _orders(sorted(scope.accounts), lo, hi):
             add_order(out[((row.affiliate or "")[:32], row.currency)], row)
     return out
 
 
-def _orders(accounts: list[int], lo: int, hi: int):
+def _orders(accounts: list[int], lo: int, hi: int) -> list[OrderRow]:
     """Sales in [lo, hi) with their payments, refunds, chargebacks and subscription status."""
-    t = Transaction
-    sales = list(db.session.execute(
-        select(t.id, t.linked_account_id, t.sale_receipt, t.affiliate, t.currency, t.amount_cents,
-               t.recurring)
-        .where(t.linked_account_id.in_(accounts), t.txn_type == "SALE",
-               t.occurred_at >= from_epoch(lo), t.occurred_at < from_epoch(hi))
-    ))
-    if not sales:
-        return []
-    later: dict[tuple[int, str], dict[str, int]] = defaultdict(dict)
-    by_account: dict[int, list[str]] = defaultdict(list)
-    for s in sales:
-        by_account[s.linked_account_id].append(s.sale_receipt)
-    for account, receipts in by_account.items():
-        for i in range(0, len(receipts), 500):
-            for receipt, kind, n in db.session.execute(
-                select(t.sale_receipt, t.txn_type, func.count())
-                .where(t.linked_account_id == account, t.sale_receipt.in_(receipts[i:i + 500]),
-                       t.txn_type.in_(["BILL", "RFND", "CGBK"]))
-                .group_by(t.sale_receipt, t.txn_type)
-            ):
-                later[(account, receipt)][kind] = n
-    ids = [s.id for s in sales]
-    statuses = {}
-    for i in range(0, len(ids), 500):
-        statuses.update(db.session.execute(
-            select(Subscription.sale_transaction_id, Subscription.status)
-            .where(Subscription.sale_transaction_id.in_(ids[i:i + 500]))
-        ).all())
-    out = []
-    for s in sales:
-        extra = later.get((s.linked_account_id, s.sale_receipt), {})
-        out.append(OrderRow(s.amount_cents, s.recurring, extra.get("BILL", 0), extra.get("RFND", 0),
-                            extra.get("CGBK", 0), statuses.get(s.id), s.affiliate, s.currency))
-    return out
+    t = Transaction.__table__
+    later = t.alias("later")
+
+    def count(kind):
+        return (select(func.count()).select_from(later)
+                .where(later.c.linked_account_id == t.c.linked_account_id,
+                       later.c.sale_receipt == t.c.sale_receipt, later.c.txn_type == kind)
+                .scalar_subquery())
+
+    status = select(Subscription.status).where(Subscription.sale_transaction_id == t.c.id).scalar_subquery()
+    rows = db.session.execute(
+        select(t.c.amount_cents, t.c.recurring, count("BILL"), count("RFND"), count("CGBK"), status,
+               t.c.affiliate, t.c.currency)
+        .where(t.c.linked_account_id.in_(accounts), t.c.txn_type == "SALE",
+               t.c.occurred_at >= from_epoch(lo), t.c.occurred_at < from_epoch(hi))
+    )
+    return [OrderRow(*row) for row in rows]
 
 
 def affiliates_report(ctx: Context) -> Outcome:
@@ -104,15 +94,15 @@ def affiliates_report(ctx: Context) -> Outcome:
     columns += [Column(f"avg:{cur}", f"Avg. order ({cur})", fmt="money", currency=cur) for cur in currencies]
     columns += [
         Column("subscriptions", "Subscriptions", drill=True),
-        Column("avg_payments", "Avg. payments per subscription", fmt="decimal",
-               help="Average number of payments (months) per subscription so far"),
+        Column("avg_payments", "Avg. payments", fmt="decimal",
+               help="Average subscription length: payments (months) per subscription so far"),
         Column("refunded", "Refunded", drill=True),
-        Column("refund_rate", "Refund rate", fmt="percent"),
-        Column("charged_back", "Charged back", drill=True),
-        Column("chargeback_rate", "Chargeback rate", fmt="percent"),
+        Column("refund_rate", "Refund rate", fmt="percent", help="Refunded orders / orders"),
+        Column("charged_back", "Chargebacks", drill=True),
+        Column("chargeback_rate", "Chargeback rate", fmt="percent", help="Charged-back orders / orders"),
         Column("cancelled", "Cancelled", drill=True),
-        Column("cancel_rate", "Cancellation rate", fmt="percent",
-               help="Subscriptions of these orders that are cancelled now"),
+        Column("cancel_rate", "Cancel rate", fmt="percent",
+               help="Subscriptions of these orders that are cancelled now / subscriptions"),
     ]
 
     def cells(agg) -> dict:

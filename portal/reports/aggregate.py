@@ -44,6 +44,7 @@ EVENTS = TicketEvent.__table__
 TXNS = Transaction.__table__
 SUBS = Subscription.__table__
 BATCH = 5000
+ALL_ACTORS = "*"
 
 
 @contextmanager
@@ -103,32 +104,51 @@ def _fact_row(fact: Fact, master_id: int) -> dict:
     }
 
 
-def count_rows(fact_rows: list[dict]) -> tuple[list[dict], list[dict]]:
-    """Hourly and daily increments for a batch of fact rows, one row per key."""
-    hourly: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
-    daily: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
-    for row in fact_rows:
-        metrics = (row["metric"], FIRST_TOUCH) if row["metric"] == "touch" and row["prev_at"] is None \
-            else (row["metric"],)
+class Counter:
+    """Hourly and daily increments for fact rows, one entry per key."""
+
+    def __init__(self):
+        self.hourly: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+        self.daily: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+
+    def add(self, row: dict) -> None:
+        metric = row["metric"]
+        metrics = (metric, FIRST_TOUCH) if metric == "touch" and row["prev_at"] is None else (metric,)
         seconds = row["seconds"] or 0
-        day = row["hour"] // 24
-        for metric in metrics:
-            h = hourly[(row["master_id"], metric, row["hour"], row["ticket_type"], row["actor_kind"])]
+        master, hour, ticket_type = row["master_id"], row["hour"], row["ticket_type"]
+        day = hour // 24
+        for m in metrics:
+            h = self.hourly[(master, m, hour, ticket_type, row["actor_kind"])]
             h[0] += 1
             h[1] += seconds
             for account in (row["account_id"], 0):
-                d = daily[(row["master_id"], account, metric, day, row["actor"], row["ticket_type"])]
-                d[0] += 1
-                d[1] += seconds
-    hourly_rows = [
-        {"master_id": k[0], "metric": k[1], "hour": k[2], "ticket_type": k[3], "actor_kind": k[4],
-         "n": v[0], "seconds": v[1]} for k, v in hourly.items()
-    ]
-    daily_rows = [
-        {"master_id": k[0], "account_id": k[1], "metric": k[2], "day": k[3], "actor": k[4],
-         "ticket_type": k[5], "n": v[0], "seconds": v[1]} for k, v in daily.items()
-    ]
-    return hourly_rows, daily_rows
+                for actor in (row["actor"], ALL_ACTORS):
+                    d = self.daily[(master, account, m, day, actor, ticket_type)]
+                    d[0] += 1
+                    d[1] += seconds
+
+    def rows(self) -> tuple[list[dict], list[dict]]:
+        return list(self.hourly_rows()), list(self.daily_rows())
+
+    def hourly_rows(self):
+        for k in sorted(self.hourly):
+            v = self.hourly[k]
+            yield {"master_id": k[0], "metric": k[1], "hour": k[2], "ticket_type": k[3], "actor_kind": k[4],
+                   "n": v[0], "seconds": v[1]}
+
+    def daily_rows(self):
+        for k in sorted(self.daily):
+            v = self.daily[k]
+            yield {"master_id": k[0], "account_id": k[1], "metric": k[2], "day": k[3], "actor": k[4],
+                   "ticket_type": k[5], "n": v[0], "seconds": v[1]}
+
+
+def count_rows(fact_rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Hourly and daily increments for a batch of fact rows, one row per key."""
+    counter = Counter()
+    for row in fact_rows:
+        counter.add(row)
+    return counter.rows()
 
 
 def _event_from_row(row: dict) -> Event:
@@ -201,16 +221,15 @@ def _store(conn: Connection, fact_rows: list[dict]) -> None:
     for start in range(0, len(fact_rows), BATCH):
         conn.execute(insert(FACTS), fact_rows[start:start + BATCH])
     hourly, daily = count_rows(fact_rows)
-    _upsert(conn, HOURLY, ["master_id", "metric", "hour", "ticket_type", "actor_kind"], ["n", "seconds"], hourly)
-    _upsert(conn, DAILY, ["master_id", "account_id", "metric", "day", "actor", "ticket_type"],
-            ["n", "seconds"], daily)
+    _upsert(conn, HOURLY, HOURLY_KEYS, ["n", "seconds"], hourly)
+    _upsert(conn, DAILY, DAILY_KEYS, ["n", "seconds"], daily)
 
 
 # ---------------------------------------------------------------------------------------------
 # Transactions -> affiliate cohorts
 
 
-AFFILIATE_KEYS = ["account_id", "day", "affiliate", "currency"]
+AFFILIATE_KEYS = ["master_id", "account_id", "day", "affiliate", "currency"]
 AFFILIATE_COUNTERS = ["orders", "order_cents", "subscriptions", "payments", "refunded",
                       "charged_back", "cancelled"]
 
@@ -287,12 +306,17 @@ def _first_reversals(conn: Connection, batch: dict[tuple[int, str, str], int]) -
 
 
 def _store_affiliate(conn: Connection, increments: dict[tuple, dict[str, int]]) -> None:
-    rows = []
+    """Add cohort counters for their account and for all accounts of its Master Account."""
+    masters = _masters(conn, (key[0] for key in increments))
+    totals: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for (account, day, affiliate, currency), inc in increments.items():
-        if not any(inc.values()):
+        master = masters.get(account)
+        if master is None or not any(inc.values()):
             continue
-        rows.append({"account_id": account, "day": day, "affiliate": affiliate, "currency": currency,
-                     **{c: int(inc.get(c, 0)) for c in AFFILIATE_COUNTERS}})
+        for key in ((master, account, day, affiliate, currency), (master, 0, day, affiliate, currency)):
+            for c in AFFILIATE_COUNTERS:
+                totals[key][c] += int(inc.get(c, 0))
+    rows = [dict(zip(AFFILIATE_KEYS, key), **counters) for key, counters in sorted(totals.items())]
     _upsert(conn, AFFILIATE, AFFILIATE_KEYS, AFFILIATE_COUNTERS, rows)
 
 
@@ -381,18 +405,27 @@ def install() -> None:
 # Rebuild
 
 
+HOURLY_KEYS = ["master_id", "metric", "hour", "ticket_type", "actor_kind"]
+DAILY_KEYS = ["master_id", "account_id", "metric", "day", "actor", "ticket_type"]
+
+
 def rebuild(conn: Connection, progress=lambda msg: None) -> dict[str, int]:
-    """Recompute every report table from the event log and the transactions (one transaction:
-    readers see the old numbers until it commits)."""
+    """Recompute every report table from the event log and the transactions, in the caller's
+    transaction (readers see the old numbers until it commits). The facts' indexes are dropped
+    while the facts are written and built again afterwards: much faster than keeping them."""
+    indexes = sorted(FACTS.indexes, key=lambda ix: ix.name)
+    for index in indexes:
+        index.drop(conn)
     for table in (FACTS, HOURLY, DAILY, AFFILIATE):
         conn.execute(delete(table))
     masters = dict(conn.execute(select(LinkedAccount.id, LinkedAccount.master_account_id)).all())
     cols = [EVENTS.c.id, EVENTS.c.ticket_id, EVENTS.c.linked_account_id, EVENTS.c.at, EVENTS.c.kind,
             EVENTS.c.actor_kind, EVENTS.c.actor_user_id, EVENTS.c.ticket_type, EVENTS.c.from_value,
             EVENTS.c.to_value]
-    result = conn.execution_options(yield_per=BATCH, stream_results=True).execute(
-        select(*cols).order_by(EVENTS.c.ticket_id, EVENTS.c.at, EVENTS.c.id)
+    result = conn.execute(
+        select(*cols).order_by(EVENTS.c.ticket_id, EVENTS.c.at, EVENTS.c.id).execution_options(yield_per=BATCH)
     )
+    counter = Counter()
     current, history = None, History()
     buffer: list[dict] = []
     events = facts = 0
@@ -405,7 +438,10 @@ def rebuild(conn: Connection, progress=lambda msg: None) -> dict[str, int]:
         master = masters.get(ev.account_id)
         if master is None:
             continue
-        buffer.extend(_fact_row(f, master) for f in derive(ev, history))
+        for fact in derive(ev, history):
+            fact_row = _fact_row(fact, master)
+            counter.add(fact_row)
+            buffer.append(fact_row)
         if len(buffer) >= BATCH:
             facts += len(buffer)
             conn.execute(insert(FACTS), buffer)
@@ -416,65 +452,49 @@ def rebuild(conn: Connection, progress=lambda msg: None) -> dict[str, int]:
         facts += len(buffer)
         conn.execute(insert(FACTS), buffer)
     result.close()
+    progress("indexes")
+    for index in indexes:
+        index.create(conn)
     progress("hourly and daily counts")
-    _rebuild_counts(conn)
+    for table, rows in ((HOURLY, counter.hourly_rows()), (DAILY, counter.daily_rows())):
+        batch = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= BATCH:
+                conn.execute(insert(table), batch)
+                batch = []
+        if batch:
+            conn.execute(insert(table), batch)
+    counter = None
     progress("affiliate cohorts")
     orders = _rebuild_affiliates(conn)
     return {"events": events, "facts": facts, "orders": orders}
 
 
-def _metric_expr(first_touch: bool):
-    return literal(FIRST_TOUCH) if first_touch else FACTS.c.metric
-
-
-def _rebuild_counts(conn: Connection) -> None:
-    f = FACTS.c
-    for first_touch in (False, True):
-        where = [f.metric == "touch", f.prev_at.is_(None)] if first_touch else []
-        metric = _metric_expr(first_touch).label("metric")
-        conn.execute(insert(HOURLY).from_select(
-            ["master_id", "metric", "hour", "ticket_type", "actor_kind", "n", "seconds"],
-            select(f.master_id, metric, f.hour, f.ticket_type, f.actor_kind, func.count(),
-                   func.coalesce(func.sum(f.seconds), 0))
-            .where(*where).group_by(f.master_id, metric, f.hour, f.ticket_type, f.actor_kind),
-        ))
-        day = (f.hour // 24).label("day")
-        for all_accounts in (False, True):
-            account = literal(0).label("account_id") if all_accounts else f.account_id
-            conn.execute(insert(DAILY).from_select(
-                ["master_id", "account_id", "metric", "day", "actor", "ticket_type", "n", "seconds"],
-                select(f.master_id, account, metric, day, f.actor, f.ticket_type, func.count(),
-                       func.coalesce(func.sum(f.seconds), 0))
-                .where(*where)
-                .group_by(f.master_id, account, metric, day, f.actor, f.ticket_type),
-            ))
-
-
 def _rebuild_affiliates(conn: Connection) -> int:
-    """Cohorts straight from the transactions: each order with its payments, whether it was
-    refunded or charged back, and whether its subscription is cancelled."""
+    """Cohorts straight from the transactions, in one pass over them: each order with its
+    payments, whether it was refunded or charged back, and whether its subscription is
+    cancelled."""
     t = TXNS.c
-    later: dict[tuple[int, str], dict[str, int]] = defaultdict(dict)
-    for account, receipt, kind, n in conn.execute(
-        select(t.linked_account_id, t.sale_receipt, t.txn_type, func.count())
-        .where(t.txn_type.in_(["BILL", "RFND", "CGBK"]))
-        .group_by(t.linked_account_id, t.sale_receipt, t.txn_type)
-    ):
-        later[(account, receipt)][kind] = n
+    orders: dict[tuple[int, str], list] = {}
+    later: dict[tuple[int, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    query = select(t.id, t.linked_account_id, t.sale_receipt, t.txn_type, t.occurred_at, t.affiliate,
+                   t.currency, t.amount_cents, t.recurring).where(t.txn_type.in_(["SALE", "BILL", "RFND", "CGBK"]))
+    for r in conn.execute(query.execution_options(yield_per=BATCH)):
+        key = (r.linked_account_id, r.sale_receipt)
+        if r.txn_type == "SALE":
+            orders[key] = [r.id, r.occurred_at, r.affiliate, r.currency, r.amount_cents, r.recurring]
+        else:
+            later[key][r.txn_type] += 1
     statuses = dict(conn.execute(select(SUBS.c.sale_transaction_id, SUBS.c.status)).all())
     increments: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    orders = 0
-    sales = select(t.id, t.linked_account_id, t.sale_receipt, t.occurred_at, t.affiliate, t.currency,
-                   t.amount_cents, t.recurring).where(t.txn_type == "SALE")
-    for r in conn.execution_options(yield_per=BATCH, stream_results=True).execute(sales):
-        orders += 1
-        extra = later.get((r.linked_account_id, r.sale_receipt), {})
-        order = OrderRow(r.amount_cents, r.recurring, extra.get("BILL", 0), extra.get("RFND", 0),
-                         extra.get("CGBK", 0), statuses.get(r.id))
-        add_order(increments[_cohort_key(r.linked_account_id, _utc(r.occurred_at), r.affiliate,
-                                         r.currency)], order)
+    for (account, receipt), (sale_id, at, affiliate, currency, amount, recurring) in orders.items():
+        extra = later.get((account, receipt), {})
+        order = OrderRow(amount, recurring, extra.get("BILL", 0), extra.get("RFND", 0), extra.get("CGBK", 0),
+                         statuses.get(sale_id))
+        add_order(increments[_cohort_key(account, _utc(at), affiliate, currency)], order)
     _store_affiliate(conn, increments)
-    return orders
+    return len(orders)
 
 
 @dataclass

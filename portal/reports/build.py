@@ -6,6 +6,7 @@ and the CSV writer walks the same rows.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 from datetime import date, datetime
 
 from sqlalchemy import select
@@ -64,6 +65,11 @@ class Row:
     drill: dict[str, str] = field(default_factory=dict)
     note: str = ""  # shown after the label: "(deleted)", "API", "removed"
     swatch: str | None = None  # account colour
+
+    @property
+    def qs(self) -> str:
+        """The row's drill-down parameters, URL-encoded (the page has hundreds of links)."""
+        return urlencode(self.drill)
 
 
 @dataclass
@@ -364,11 +370,12 @@ def touch_report(ctx: Context) -> Outcome:
         title = f"{ctx.people.full(ctx.clerk)}, per day (each ticket on the day first worked on)"
         tables = [Table("days", title, "Date", columns, rows, total)]
     else:
-        counts = engine.touch_pairs(scope, period, by="actor")
+        carried = engine.carried_over(scope, period)
+        counts = engine.touch_pairs(scope, period, by="actor", carried=carried)
         rows = _actor_rows(ctx, counts, series, columns)
         total = _sum_rows(rows, columns)
         tables = [Table("clerks", "Per clerk", "Clerk", columns, rows, total)]
-        counts = engine.touch_pairs(scope, period, by="day")
+        counts = engine.touch_pairs(scope, period, by="day", carried=carried)
     chart = Chart([chart_label(d) for d in period.days],
                   _stack(period.days, series, counts, lambda d, k: (d, k)), y_title="Tickets taken up")
     stats = [("Tickets worked on", f"{total.cells['total']:,}")]

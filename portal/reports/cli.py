@@ -19,8 +19,12 @@ def rebuild_command():
     from portal.reports import aggregate
 
     started = time.monotonic()
-    with db.engine.begin() as conn:
-        counts = aggregate.rebuild(conn, progress=lambda step: click.echo(f"  … {step}"))
+    try:
+        counts = aggregate.rebuild(db.session.connection(), progress=lambda step: click.echo(f"  … {step}"))
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
     click.echo(
         f"Rebuilt the report tables in {time.monotonic() - started:.1f}s: {counts['events']} events "
         f"→ {counts['facts']} facts, {counts['orders']} orders."

@@ -20,6 +20,7 @@ from typing import Iterable
 from sqlalchemy import Integer, and_, case, func, literal, literal_column, or_, select, true, union_all
 
 from portal.extensions import db
+from portal.reports.aggregate import ALL_ACTORS
 from portal.reports.metrics import FIRST_TOUCH, MAX_GAP_CLASS, user_id_of
 from portal.reports.models import ReportDaily, ReportFact, ReportHourly
 from portal.reports.periods import Period, day_from_number, day_plan, epoch, from_epoch, hour_plan
@@ -236,6 +237,10 @@ def _daily_rows(out: Counts, scope, plan, metrics, group, by, accounts, actors, 
              t.day >= plan.first_day, t.day < plan.end_day]
     if actors is not None:
         where.append(t.actor.in_(actors))
+    elif by == "actor":
+        where.append(t.actor != ALL_ACTORS)
+    else:
+        where.append(t.actor == ALL_ACTORS)
     for k, gv, n, secs in db.session.execute(
         select(key, g, func.sum(t.n), func.sum(t.seconds)).where(*where).group_by(key, g)
     ):
@@ -304,47 +309,80 @@ def actor_days(scope: Scope, period: Period, actors: list[str], metrics: list[st
 # "Clerk tickets by type": each (clerk, ticket) once, at the clerk's first touch in the period
 
 
-def carried_over(scope: Scope, period: Period, actors: Iterable[str] | None = None) -> list[tuple]:
+def carried_over(scope: Scope, period: Period, actors: Iterable[str] | None = None) -> Counts:
     """Touches inside the period whose previous touch (same actor, same ticket) lies before it:
     for pairs already worked on before the period, their first touch inside it.
-    Returns (actor, ticket_type, at, account_id) rows.
+    Returns {(actor, ticket type, local day): [n, 0]}.
 
     A touch whose gap to the previous one is in [2^c, 2^(c+1)) hours can only straddle the
     period's start if it lies less than 2^(c+1) hours after it, so each gap class is a short
-    index range."""
+    range of the (small, partial) index of repeated touches. Counted per hour in SQL; hours
+    that a local midnight cuts are read touch by touch."""
+    out: Counts = {}
     if not scope.accounts:
-        return []
+        return out
     start, end = epoch(period.start), epoch(period.end)
+    plan = hour_plan(period)
+    cut = set(plan.irregular) | {start // 3600, (end - 1) // 3600}
+    # Whole hours: counted in SQL.
+    sub = union_all(*_carry_queries(scope, period, actors, start, end, cut, grouped=True))
+    for actor, ticket_type, hour, n in db.session.execute(sub):
+        d = period.day_of(hour * 3600)
+        if d is not None:
+            _add(out, (actor, ticket_type, d), n, 0)
+    for actor, ticket_type, at in db.session.execute(
+        union_all(*_carry_queries(scope, period, actors, start, end, cut, grouped=False))
+    ):
+        d = period.day_of(at)
+        if d is not None:
+            _add(out, (actor, ticket_type, d), 1, 0)
+    return out
+
+
+def _carry_queries(scope: Scope, period: Period, actors, start: int, end: int, cut: set[int], grouped: bool):
     f = FACTS.c
     queries = []
     for c in range(MAX_GAP_CLASS + 1):
         limit = min(end, start + 2 ** (c + 1) * 3600)
-        where = [f.master_id == scope.master_id, f.metric == "touch", f.gap_class == c,
-                 f.at >= period.start, f.at < from_epoch(limit), f.prev_at < period.start]
+        last = limit >= end
+        # Once the window reaches the period's end, one range serves this class and all wider ones.
+        gap = f.gap_class >= c if last else f.gap_class == c
+        where = [f.master_id == scope.master_id, f.metric == literal_column("'touch'"),
+                 f.prev_at.is_not(None), gap, f.at >= period.start, f.at < from_epoch(limit),
+                 f.prev_at < period.start]
         if not scope.everything:
             where.append(_account_filter(scope.accounts))
         if actors is not None:
             where.append(f.actor.in_(sorted(actors)))
-        queries.append(select(f.actor, f.ticket_type, f.at, f.account_id).where(*where))
-    return list(db.session.execute(union_all(*queries)))
+        if grouped:
+            where.append(f.hour.not_in(sorted(cut)))
+            queries.append(select(f.actor, f.ticket_type, f.hour, func.count()).where(*where)
+                           .group_by(f.actor, f.ticket_type, f.hour))
+        else:
+            where.append(f.hour.in_(sorted(cut)))
+            queries.append(select(f.actor, f.ticket_type, f.at).where(*where))
+        if last:
+            break
+    return queries
 
 
 def touch_pairs(scope: Scope, period: Period, by: str = "actor", actors: Iterable[str] | None = None,
-                ) -> Counts:
-    """{(actor or local day, ticket type): [tickets]} — distinct tickets per actor in the period."""
+                carried: Counts | None = None) -> Counts:
+    """{(actor or local day, ticket type): [tickets]} — distinct tickets per actor in the period.
+    ``carried``: :func:`carried_over` already computed for the same scope, period and actors."""
     out: Counts = {}
+    if carried is None:
+        carried = carried_over(scope, period, actors)
     if by == "actor":
         for (k, gv), v in totals(scope, period, [FIRST_TOUCH], "type", actors=actors).items():
             _add(out, (k, gv), *v)
-        for actor, ticket_type, at, _account in carried_over(scope, period, actors):
-            _add(out, (actor, ticket_type), 1, 0)
+        for (actor, ticket_type, _day), (n, _) in carried.items():
+            _add(out, (actor, ticket_type), n, 0)
     else:  # by day
         for key, v in daily(scope, period, [FIRST_TOUCH], "type", actors=actors).items():
             _add(out, key, *v)
-        for actor, ticket_type, at, _account in carried_over(scope, period, actors):
-            d = period.day_of(at)
-            if d is not None:
-                _add(out, (d, ticket_type), 1, 0)
+        for (_actor, ticket_type, day), (n, _) in carried.items():
+            _add(out, (day, ticket_type), n, 0)
     return out
 
 

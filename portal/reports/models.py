@@ -17,7 +17,7 @@ Three levels, each cheaper to read than the one before:
     e.g. in UTC+5:30, are read from the facts), so daily charts are exact in every zone.
 ``report_daily``
     Counts per UTC day by metric, actor and ticket type, per account and for all accounts
-    (``account_id = 0``). Per-clerk totals over a period add whole UTC days from here and read
+    (``account_id = 0``), per actor and for all actors (``actor = "*"``). Per-clerk totals over a period add whole UTC days from here and read
     the two partial days at the ends from the facts.
 
 ``report_affiliate_daily`` holds, per UTC day of the *sale* (a cohort), account, affiliate and
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, Integer, String
+from sqlalchemy import BigInteger, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import db
@@ -38,21 +38,23 @@ from portal.types import UTCDateTime
 class ReportFact(db.Model):
     __tablename__ = "report_facts"
     __table_args__ = (
-        # Edges of a period and drill-downs over all accounts of a Master Account.
-        Index("ix_report_facts_metric_at", "master_id", "metric", "at"),
-        # Some accounts only (a supervisor's, or the account filter): covering, no table reads.
-        Index(
-            "ix_report_facts_account", "account_id", "metric", "at",
-            "actor", "actor_kind", "ticket_type", "seconds", "prev_at",
-        ),
+        # Edges of a period, drill-downs and the comment list, over all accounts of a Master
+        # Account; covering, so the edges never read the table.
+        Index("ix_report_facts_metric_at", "master_id", "metric", "at",
+              "account_id", "actor", "actor_kind", "ticket_type", "seconds", "prev_at"),
+        # Some accounts only (a supervisor's, or the account filter): covering.
+        Index("ix_report_facts_account", "account_id", "metric", "at",
+              "hour", "actor", "actor_kind", "ticket_type", "seconds", "prev_at"),
         # One clerk (their days, their comments) and the top clerks of a chart: covering.
-        Index(
-            "ix_report_facts_actor", "master_id", "actor", "metric", "at",
-            "account_id", "ticket_type", "prev_at",
-        ),
-        # "Clerk tickets by type": touches whose previous touch lies before a given instant.
-        Index("ix_report_facts_gap", "master_id", "metric", "gap_class", "at", "prev_at"),
-        # A ticket's history (the live path resumes from it) and drill-downs by ticket.
+        Index("ix_report_facts_actor", "master_id", "actor", "metric", "at",
+              "hour", "account_id", "ticket_type", "seconds", "prev_at"),
+        # "Clerk tickets by type": touches whose previous touch by the same clerk lies before a
+        # given instant. Only repeated touches, so the index stays small.
+        Index("ix_report_facts_retouch", "master_id", "gap_class", "at",
+              "prev_at", "hour", "actor", "ticket_type", "account_id",
+              sqlite_where=text("metric = 'touch' AND prev_at IS NOT NULL"),
+              postgresql_where=text("metric = 'touch' AND prev_at IS NOT NULL")),
+        # A ticket's history (the live path resumes from it).
         Index("ix_report_facts_ticket", "ticket_id", "at"),
     )
 
@@ -85,6 +87,8 @@ class ReportHourly(db.Model):
 
 
 class ReportDaily(db.Model):
+    """``account_id = 0``: all accounts of the Master Account; ``actor = "*"``: all actors."""
+
     __tablename__ = "report_daily"
 
     master_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
@@ -98,8 +102,11 @@ class ReportDaily(db.Model):
 
 
 class AffiliateDaily(db.Model):
+    """``account_id = 0``: all accounts of the Master Account."""
+
     __tablename__ = "report_affiliate_daily"
 
+    master_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     account_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     day: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # of the sale
     affiliate: Mapped[str] = mapped_column(String(32), primary_key=True)  # "" when none

@@ -54,7 +54,7 @@ _ZONES: frozenset[str] | None = None
 def _zone_names() -> frozenset[str]:
     global _ZONES
     if _ZONES is None:
-        _ZONES = frozenset(available_timezones()) | {"UTC"}
+        _ZONES = (frozenset(available_timezones()) | {"UTC"}) - {"localtime", "posixrules", "Factory"}
     return _ZONES
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Response, abort, request, stream_with_context, url_for
+from flask import Response, abort, make_response, request, stream_with_context, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -22,11 +22,11 @@ from portal.reports.catalog import BY_SLUG, REPORTS, TYPE_LABELS, metric_label
 from portal.reports.engine import Scope, count_facts
 from portal.reports.forms import ReportFilters
 from portal.reports.models import ReportFact
-from portal.reports.periods import PRESETS, Period, PeriodError, resolve, zone_names, zone_or_none
+from portal.reports.periods import DEFAULT_PRESET, PRESETS, PeriodError, resolve, zone_names, zone_or_none
 from portal.tickets.models import Ticket, TicketEvent
 from portal.types import utcnow
 from portal.web.decorators import require
-from portal.web.htmx import render
+from portal.web.htmx import is_fragment_request, render
 
 DRILL_PER_PAGE = 50
 FILTER_KEYS = ("period", "from", "to", "tz", "account", "clerk")
@@ -77,13 +77,15 @@ class Setup:
         self.accounts = _visible_accounts(principal)
         self.people = People(principal.master_account_id)
         form = ReportFilters(request.args)
-        form.account.choices = [("", "All accounts")] + [
+        form.account_choices = [("", "All accounts")] + [
             (str(a.id), a.nickname + (" (removed)" if a.status == AccountStatus.REMOVED else ""))
             for a in sorted(self.accounts.values(), key=lambda a: a.nickname.lower())
         ]
         if report.clerk_filter:
             everyone = "All clerks" if report.vendor_side_only else "Everyone"
-            form.clerk.choices = [("", everyone)] + self.people.choices(report.vendor_side_only)
+            form.clerk_choices = [("", everyone)] + self.people.choices(report.vendor_side_only)
+        else:
+            form.clerk.data = ""
         if not request.args.get("tz"):
             form.tz.data = _default_zone()
         self.form = form
@@ -92,6 +94,7 @@ class Setup:
         if not form.validate():
             self.error = "Please correct the highlighted filter."
             return
+        form.period.data = form.period.data or DEFAULT_PRESET
         tz = zone_or_none(form.tz.data)
         today = utcnow().astimezone(tz).date()
         try:
@@ -135,7 +138,18 @@ def _reports_for_viewer():
 @bp.get("/")
 @require(Action.TAB_REPORTS)
 def index():
-    return render("reports/index.html", reports=_reports_for_viewer())
+    return render("reports/index.html", reports=_reports_for_viewer(), needs_rebuild=_needs_rebuild())
+
+
+def _needs_rebuild() -> bool:
+    """Tickets have a history but the report tables are empty: data was loaded around the live
+    path (or the tables were created after the events). Two single-row look-ups."""
+    principal = current_principal()
+    if db.session.scalar(select(ReportFact.id).where(ReportFact.master_id == principal.master_account_id).limit(1)):
+        return False
+    visible = sorted(visible_account_ids(principal))
+    return bool(visible) and db.session.scalar(
+        select(TicketEvent.id).where(TicketEvent.linked_account_id.in_(visible)).limit(1)) is not None
 
 
 @bp.get("/<slug>")
@@ -144,12 +158,19 @@ def show(slug: str):
     report = _report_or_404(slug)
     setup = Setup(report)
     outcome = _outcome(setup.ctx) if setup.ctx else None
-    return render(
+    body = render(
         "reports/report.html", block="report", report=report, reports=_reports_for_viewer(),
         setup=setup, form=setup.form, ctx=setup.ctx, outcome=outcome, params=setup.params,
         presets=PRESETS, zones=zone_names(), suggested_zones=_suggested_zones(setup),
         type_labels=TYPE_LABELS,
     )
+    response = make_response(body)
+    if is_fragment_request():
+        # The address bar shows the tidy URL that reproduces this view (not every form field).
+        page = setup.ctx.page if setup.ctx and setup.ctx.page > 1 else None
+        response.headers["HX-Push-Url"] = url_for("reports.show", slug=slug, **setup.params,
+                                                  **({"page": page} if page else {}))
+    return response
 
 
 def _suggested_zones(setup: Setup) -> list[str]:
@@ -231,8 +252,8 @@ def comment_rows(ctx: Context, batch: int = 2000):
     last = None
     while True:
         q = base
-        if last is not None:
-            q = q.where((ReportFact.at < last[0]) | ((ReportFact.at == last[0]) & (ReportFact.id < last[1])))
+        if last is not None:  # keyset: a range on the index, then the ties at that instant
+            q = q.where(ReportFact.at <= last[0], (ReportFact.at < last[0]) | (ReportFact.id < last[1]))
         facts = list(db.session.execute(q.order_by(ReportFact.at.desc(), ReportFact.id.desc()).limit(batch)))
         if not facts:
             return

@@ -1,19 +1,18 @@
-// Reports tab: draws the report's chart from its JSON data block (also after htmx swaps and
-// history restores), and marks the period "Custom dates" when a date is typed in.
+// Reports tab: draws the report's chart from the JSON in its canvas's data-chart attribute (also
+// after htmx swaps and history restores), and marks the period "Custom dates" when a date is typed.
 (function () {
   "use strict";
 
   let chart = null;
 
-  function readData() {
-    const el = document.getElementById("report-chart-data");
-    if (!el) return null;
-    try { return JSON.parse(el.textContent); } catch (e) { return null; }
+  function readData(canvas) {
+    if (!canvas || !canvas.dataset.chart) return null;
+    try { return JSON.parse(canvas.dataset.chart); } catch (e) { return null; }
   }
 
   function draw() {
     const canvas = document.getElementById("report-chart");
-    const data = readData();
+    const data = readData(canvas);
     if (chart) { chart.destroy(); chart = null; }
     if (!canvas || !data || typeof window.Chart === "undefined") return;
     const manyBars = data.labels.length > 45;
@@ -63,8 +62,10 @@
   }, true);
 
   document.addEventListener("DOMContentLoaded", draw);
-  document.addEventListener("htmx:afterSettle", (ev) => {
-    if (document.getElementById("report-chart")) draw();
+  // New content from htmx (the report block is swapped outerHTML, so listen for its load).
+  document.addEventListener("htmx:load", (ev) => {
+    const el = ev.target;
+    if (el && el.querySelector && (el.id === "report-body" || el.querySelector("#report-chart"))) draw();
   });
   document.addEventListener("htmx:historyRestore", draw);
   window.PortalReports = { draw: draw, chart: () => chart };
