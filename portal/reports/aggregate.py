@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from portal.accounts.models import LinkedAccount
 from portal.reports.metrics import FIRST_TOUCH, Event, Fact, History, derive
-from portal.reports.models import AffiliateDaily, ReportDaily, ReportFact, ReportHourly
+from portal.reports.models import AffiliateDaily, ReportActorHourly, ReportDaily, ReportFact, ReportHourly
 from portal.tickets.models import TicketEvent
 from portal.transactions.models import Subscription, Transaction
 
@@ -38,6 +38,7 @@ _busy: ContextVar[bool] = ContextVar("reports_busy", default=False)
 
 FACTS = ReportFact.__table__
 HOURLY = ReportHourly.__table__
+ACTOR_HOURLY = ReportActorHourly.__table__
 DAILY = ReportDaily.__table__
 AFFILIATE = AffiliateDaily.__table__
 EVENTS = TicketEvent.__table__
@@ -109,6 +110,7 @@ class Counter:
 
     def __init__(self):
         self.hourly: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+        self.actor_hourly: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
         self.daily: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
 
     def add(self, row: dict) -> None:
@@ -117,18 +119,30 @@ class Counter:
         seconds = row["seconds"] or 0
         master, hour, ticket_type = row["master_id"], row["hour"], row["ticket_type"]
         day = hour // 24
+        actor = row["actor"]
+        person = actor.startswith("u")
         for m in metrics:
             h = self.hourly[(master, m, hour, ticket_type, row["actor_kind"])]
             h[0] += 1
             h[1] += seconds
+            if person:
+                a = self.actor_hourly[(master, actor, m, hour, ticket_type)]
+                a[0] += 1
+                a[1] += seconds
             for account in (row["account_id"], 0):
-                for actor in (row["actor"], ALL_ACTORS):
-                    d = self.daily[(master, account, m, day, actor, ticket_type)]
+                for who in (actor, ALL_ACTORS):
+                    d = self.daily[(master, account, m, day, who, ticket_type)]
                     d[0] += 1
                     d[1] += seconds
 
-    def rows(self) -> tuple[list[dict], list[dict]]:
-        return list(self.hourly_rows()), list(self.daily_rows())
+    def rows(self) -> tuple[list[dict], list[dict], list[dict]]:
+        return list(self.hourly_rows()), list(self.daily_rows()), list(self.actor_hourly_rows())
+
+    def actor_hourly_rows(self):
+        for k in sorted(self.actor_hourly):
+            v = self.actor_hourly[k]
+            yield {"master_id": k[0], "actor": k[1], "metric": k[2], "hour": k[3], "ticket_type": k[4],
+                   "n": v[0], "seconds": v[1]}
 
     def hourly_rows(self):
         for k in sorted(self.hourly):
@@ -143,7 +157,7 @@ class Counter:
                    "ticket_type": k[5], "n": v[0], "seconds": v[1]}
 
 
-def count_rows(fact_rows: list[dict]) -> tuple[list[dict], list[dict]]:
+def count_rows(fact_rows: list[dict]) -> tuple[list[dict], list[dict], list[dict]]:
     """Hourly and daily increments for a batch of fact rows, one row per key."""
     counter = Counter()
     for row in fact_rows:
@@ -220,9 +234,10 @@ def _store(conn: Connection, fact_rows: list[dict]) -> None:
         return
     for start in range(0, len(fact_rows), BATCH):
         conn.execute(insert(FACTS), fact_rows[start:start + BATCH])
-    hourly, daily = count_rows(fact_rows)
+    hourly, daily, actor_hourly = count_rows(fact_rows)
     _upsert(conn, HOURLY, HOURLY_KEYS, ["n", "seconds"], hourly)
     _upsert(conn, DAILY, DAILY_KEYS, ["n", "seconds"], daily)
+    _upsert(conn, ACTOR_HOURLY, ACTOR_HOURLY_KEYS, ["n", "seconds"], actor_hourly)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -406,6 +421,7 @@ def install() -> None:
 
 
 HOURLY_KEYS = ["master_id", "metric", "hour", "ticket_type", "actor_kind"]
+ACTOR_HOURLY_KEYS = ["master_id", "actor", "metric", "hour", "ticket_type"]
 DAILY_KEYS = ["master_id", "account_id", "metric", "day", "actor", "ticket_type"]
 
 
@@ -416,7 +432,7 @@ def rebuild(conn: Connection, progress=lambda msg: None) -> dict[str, int]:
     indexes = sorted(FACTS.indexes, key=lambda ix: ix.name)
     for index in indexes:
         index.drop(conn)
-    for table in (FACTS, HOURLY, DAILY, AFFILIATE):
+    for table in (FACTS, HOURLY, ACTOR_HOURLY, DAILY, AFFILIATE):
         conn.execute(delete(table))
     masters = dict(conn.execute(select(LinkedAccount.id, LinkedAccount.master_account_id)).all())
     cols = [EVENTS.c.id, EVENTS.c.ticket_id, EVENTS.c.linked_account_id, EVENTS.c.at, EVENTS.c.kind,
@@ -456,7 +472,8 @@ def rebuild(conn: Connection, progress=lambda msg: None) -> dict[str, int]:
     for index in indexes:
         index.create(conn)
     progress("hourly and daily counts")
-    for table, rows in ((HOURLY, counter.hourly_rows()), (DAILY, counter.daily_rows())):
+    for table, rows in ((HOURLY, counter.hourly_rows()), (ACTOR_HOURLY, counter.actor_hourly_rows()),
+                        (DAILY, counter.daily_rows())):
         batch = []
         for row in rows:
             batch.append(row)

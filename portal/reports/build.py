@@ -130,6 +130,7 @@ class People:
         self.users = {
             u.id: u for u in db.session.scalars(select(User).where(User.master_account_id == master_id))
         }
+        self._remembered: dict[int, str] = {}
 
     def label(self, actor: str) -> str:
         uid = user_id_of(actor)
@@ -139,11 +140,13 @@ class People:
         if user is not None:
             return user.full_name or user.email
         # Not a user of this Master Account any more: the name the event log remembers.
-        label = db.session.scalar(
-            select(TicketEvent.actor_label).where(TicketEvent.actor_user_id == uid)
-            .order_by(TicketEvent.id.desc()).limit(1)
-        )
-        return label or f"User #{uid}"
+        if uid not in self._remembered:
+            label = db.session.scalar(
+                select(TicketEvent.actor_label).where(TicketEvent.actor_user_id == uid)
+                .order_by(TicketEvent.id.desc()).limit(1)
+            )
+            self._remembered[uid] = label or f"User #{uid}"
+        return self._remembered[uid]
 
     def note(self, actor: str) -> str:
         uid = user_id_of(actor)
@@ -615,6 +618,7 @@ class Drill:
     query: object
     start: datetime
     end: datetime
+    count: int | None = None  # known from the counts (whole-period cells), else count the facts
 
 
 def drill(ctx: Context, *, col: str, day: date | None, actor: str | None, account: int | None) -> Drill:
@@ -665,6 +669,17 @@ def drill(ctx: Context, *, col: str, day: date | None, actor: str | None, accoun
         raise ValueError("actor")
     query = engine.fact_query(scope, start, end, metrics, actor=actor, ticket_type=ticket_type,
                               account=account, carried_from=carried_from)
+    count = None
+    if day is None:  # a whole-period cell: the counts answer without reading every fact
+        cell_scope = Scope(scope.master_id, frozenset({account}), scope.all_accounts) if account else scope
+        actors = [actor] if actor else None
+        if carried_from is not None:
+            counts = engine.touch_pairs(cell_scope, period, by="actor", actors=actors)
+            keep = VENDOR_SIDE | {a for a, _ in counts if user_id_of(a) is not None}
+            counts = {k: v for k, v in counts.items() if k[0] in keep}
+        else:
+            counts = engine.totals(cell_scope, period, metrics, "type", actors=actors)
+        count = sum(v[0] for (_a, t), v in counts.items() if ticket_type is None or t == ticket_type)
     parts = [report.title]
     if what:
         parts.append(what)
@@ -673,4 +688,4 @@ def drill(ctx: Context, *, col: str, day: date | None, actor: str | None, accoun
     if account is not None:
         parts.append(ctx.accounts[account].nickname)
     parts.append(day_label(day) if day else period.label)
-    return Drill(" · ".join(parts), query, start, end)
+    return Drill(" · ".join(parts), query, start, end, count)

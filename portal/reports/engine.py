@@ -22,11 +22,12 @@ from sqlalchemy import Integer, and_, case, func, literal, literal_column, or_, 
 from portal.extensions import db
 from portal.reports.aggregate import ALL_ACTORS
 from portal.reports.metrics import FIRST_TOUCH, MAX_GAP_CLASS, user_id_of
-from portal.reports.models import ReportDaily, ReportFact, ReportHourly
+from portal.reports.models import ReportActorHourly, ReportDaily, ReportFact, ReportHourly
 from portal.reports.periods import Period, day_from_number, day_plan, epoch, from_epoch, hour_plan
 
 FACTS = ReportFact.__table__
 HOURLY = ReportHourly.__table__
+ACTOR_HOURLY = ReportActorHourly.__table__
 DAILY = ReportDaily.__table__
 
 Counts = dict[tuple, list[int]]  # key -> [n, seconds]
@@ -132,7 +133,12 @@ def daily(scope: Scope, period: Period, metrics: list[str], group: str = "type",
     actors = sorted(actors) if actors is not None else None
     plan = hour_plan(period)
     use_hourly = actors is None and group in ("type", "metric", "actor_kind", "none")
-    if scope.everything and use_hourly:
+    people = actors is not None and all(user_id_of(a) is not None for a in actors)
+    if scope.everything and people and kinds is None and group in ("type", "metric", "none"):
+        for (d, _actor, gv), v in _person_hours(scope.master_id, plan, metrics, group, actors).items():
+            _add(out, (d, gv), *v)
+        _fact_days(out, scope, period, plan, metrics, group, kinds, actors, accounts=None)
+    elif scope.everything and use_hourly:
         _hourly_days(out, scope.master_id, period, plan, metrics, group, kinds)
         _fact_days(out, scope, period, plan, metrics, group, kinds, actors, accounts=None)
     elif scope.subtract and use_hourly:
@@ -161,6 +167,23 @@ def _hourly_days(out: Counts, master_id: int, period: Period, plan, metrics, gro
     )
     for d, gv, n, secs in rows:
         _add(out, (day_from_number(d), gv), n, secs)
+
+
+def _person_hours(master_id: int, plan, metrics, group, actors) -> Counts:
+    """{(local day, actor, group value)} from the per-person hourly rows (whole hours only)."""
+    out: Counts = {}
+    t = ACTOR_HOURLY.c
+    day = _local_day(t.hour, plan.segments).label("d")
+    g = _group_col(ACTOR_HOURLY, group).label("g")
+    where = [t.master_id == master_id, t.actor.in_(sorted(actors)), t.metric.in_(metrics),
+             t.hour >= plan.first_hour, t.hour < plan.end_hour]
+    if plan.irregular:
+        where.append(t.hour.not_in(plan.irregular))
+    for d, actor, gv, n, secs in db.session.execute(
+        select(day, t.actor, g, func.sum(t.n), func.sum(t.seconds)).where(*where).group_by(day, t.actor, g)
+    ):
+        _add(out, (day_from_number(d), actor, gv), n, secs)
+    return out
 
 
 def _fact_days(out: Counts, scope: Scope, period: Period, plan, metrics, group, kinds, actors,
@@ -284,17 +307,21 @@ def actor_days(scope: Scope, period: Period, actors: list[str], metrics: list[st
         g = (_fact_metric(metrics) if group == "metric" else _group_col(FACTS, group)).label("g")
         base = [f.master_id == scope.master_id, f.actor.in_(users),
                 _metric_filter(f.metric, f.prev_at, metrics)]
-        if not scope.everything:
-            base.append(_account_filter(scope.accounts))
-        day = _local_day(f.hour, plan.segments).label("d")
-        where = [*base, f.hour >= plan.first_hour, f.hour < plan.end_hour]
-        if plan.irregular:
-            where.append(f.hour.not_in(plan.irregular))
-        for d, actor, gv, n, secs in db.session.execute(
-            select(day, f.actor, g, func.count(), func.sum(f.seconds)).where(*where)
-            .group_by(day, f.actor, g)
-        ):
-            _add(out, (day_from_number(d), actor, gv), n, secs)
+        if scope.everything and group in ("type", "metric", "none"):
+            for key, v in _person_hours(scope.master_id, plan, metrics, group, users).items():
+                _add(out, key, *v)
+        else:
+            if not scope.everything:
+                base.append(_account_filter(scope.accounts))
+            day = _local_day(f.hour, plan.segments).label("d")
+            where = [*base, f.hour >= plan.first_hour, f.hour < plan.end_hour]
+            if plan.irregular:
+                where.append(f.hour.not_in(plan.irregular))
+            for d, actor, gv, n, secs in db.session.execute(
+                select(day, f.actor, g, func.count(), func.sum(f.seconds)).where(*where)
+                .group_by(day, f.actor, g)
+            ):
+                _add(out, (day_from_number(d), actor, gv), n, secs)
         if plan.raw_slices:
             for at, actor, gv, secs in db.session.execute(
                 select(f.at, f.actor, g, f.seconds).where(*base, _slices_filter(f.at, plan.raw_slices))
@@ -345,8 +372,9 @@ def _carry_queries(scope: Scope, period: Period, actors, start: int, end: int, c
     for c in range(MAX_GAP_CLASS + 1):
         limit = min(end, start + 2 ** (c + 1) * 3600)
         last = limit >= end
-        # Once the window reaches the period's end, one range serves this class and all wider ones.
-        gap = f.gap_class >= c if last else f.gap_class == c
+        # Once the window reaches the period's end, one range serves this class and all wider ones
+        # (an IN list, so each class is still an index range).
+        gap = f.gap_class.in_(list(range(c, MAX_GAP_CLASS + 1))) if last else f.gap_class == c
         where = [f.master_id == scope.master_id, f.metric == literal_column("'touch'"),
                  f.prev_at.is_not(None), gap, f.at >= period.start, f.at < from_epoch(limit),
                  f.prev_at < period.start]

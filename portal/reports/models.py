@@ -15,6 +15,8 @@ Three levels, each cheaper to read than the one before:
     Counts per UTC hour, all accounts of a Master Account together, by metric, ticket type and
     actor kind. Any time zone's days are sums of whole hours (hours a day boundary cuts through,
     e.g. in UTC+5:30, are read from the facts), so daily charts are exact in every zone.
+``report_actor_hourly``
+    The same per person (users only), so one clerk's days cost one row per hour at most.
 ``report_daily``
     Counts per UTC day by metric, actor and ticket type, per account and for all accounts
     (``account_id = 0``), per actor and for all actors (``actor = "*"``). Per-clerk totals over a period add whole UTC days from here and read
@@ -51,7 +53,7 @@ class ReportFact(db.Model):
         # "Clerk tickets by type": touches whose previous touch by the same clerk lies before a
         # given instant. Only repeated touches, so the index stays small.
         Index("ix_report_facts_retouch", "master_id", "gap_class", "at",
-              "prev_at", "hour", "actor", "ticket_type", "account_id",
+              "prev_at", "hour", "actor", "ticket_type", "account_id", "metric",
               sqlite_where=text("metric = 'touch' AND prev_at IS NOT NULL"),
               postgresql_where=text("metric = 'touch' AND prev_at IS NOT NULL")),
         # A ticket's history (the live path resumes from it).
@@ -82,6 +84,21 @@ class ReportHourly(db.Model):
     hour: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     ticket_type: Mapped[str] = mapped_column(String(16), primary_key=True)
     actor_kind: Mapped[str] = mapped_column(String(12), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+    seconds: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ReportActorHourly(db.Model):
+    """Counts per UTC hour for each person (``u<id>`` actors only), all accounts together: one
+    clerk's days, and the busiest clerks of a chart, read at most one row per hour."""
+
+    __tablename__ = "report_actor_hourly"
+
+    master_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    actor: Mapped[str] = mapped_column(String(16), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(40), primary_key=True)
+    hour: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    ticket_type: Mapped[str] = mapped_column(String(16), primary_key=True)
     n: Mapped[int] = mapped_column(Integer, default=0)
     seconds: Mapped[int] = mapped_column(BigInteger, default=0)
 

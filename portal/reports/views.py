@@ -323,7 +323,7 @@ def drill(slug: str):
         found = build.drill(ctx, col=col, day=_day_arg(), actor=actor, account=account)
     except ValueError:
         abort(404)
-    total = count_facts(found.query)
+    total = found.count if found.count is not None else count_facts(found.query)
     facts = list(db.session.execute(
         found.query.order_by(ReportFact.at.desc(), ReportFact.id.desc())
         .limit(DRILL_PER_PAGE).offset((page - 1) * DRILL_PER_PAGE)
