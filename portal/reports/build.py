@@ -93,6 +93,10 @@ class Chart:
     kind: str = "bar"
     y2_title: str | None = None
 
+    @property
+    def empty(self) -> bool:
+        return not any(v for d in self.datasets for v in d["data"] if isinstance(v, (int, float)))
+
     def as_json(self) -> dict:
         return {"kind": self.kind, "labels": self.labels, "datasets": self.datasets,
                 "yTitle": self.y_title, "y2Title": self.y2_title, "stacked": self.stacked}

@@ -59,7 +59,7 @@ def test_filters_update_the_report_and_the_url(page, log_in, portal_url, shot):
     page.locator("#tz").select_option("Asia/Kolkata")
     page.wait_for_url("**tz=Asia/Kolkata**")
     page.wait_for_load_state("networkidle")
-    clerk = page.locator("#clerk option").nth(1).get_attribute("value")
+    clerk = page.locator("#clerk option", has_text="Sam Search").get_attribute("value")
     page.locator("#clerk").select_option(clerk)
     page.wait_for_url(f"**clerk={clerk}**")
     page.wait_for_load_state("networkidle")
