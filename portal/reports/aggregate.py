@@ -307,17 +307,25 @@ def process_transactions(conn: Connection, rows: list[dict]) -> None:
 
 
 def _first_reversals(conn: Connection, batch: dict[tuple[int, str, str], int]) -> set:
-    """Orders whose first refund (chargeback) is in this batch: the table holds only this batch's."""
-    firsts = set()
-    for (account, receipt, kind), in_batch in batch.items():
-        total = conn.execute(
-            select(func.count()).select_from(TXNS).where(
-                TXNS.c.linked_account_id == account, TXNS.c.sale_receipt == receipt,
-                TXNS.c.txn_type == kind)
-        ).scalar_one()
-        if total == in_batch:
-            firsts.add((account, receipt, kind))
-    return firsts
+    """Orders whose first refund (chargeback) is in this batch: the table holds only this batch's.
+    One grouped query per account and 500 receipts (bulk loads bring thousands at once)."""
+    by_account: dict[int, set[str]] = defaultdict(set)
+    for account, receipt, _kind in batch:
+        by_account[account].add(receipt)
+    totals: dict[tuple[int, str, str], int] = {}
+    for account, receipts in by_account.items():
+        receipts = sorted(receipts)
+        for start in range(0, len(receipts), 500):
+            rows = conn.execute(
+                select(TXNS.c.sale_receipt, TXNS.c.txn_type, func.count())
+                .where(TXNS.c.linked_account_id == account,
+                       TXNS.c.sale_receipt.in_(receipts[start:start + 500]),
+                       TXNS.c.txn_type.in_(["RFND", "CGBK"]))
+                .group_by(TXNS.c.sale_receipt, TXNS.c.txn_type)
+            )
+            for receipt, kind, n in rows:
+                totals[(account, receipt, kind)] = n
+    return {key for key, in_batch in batch.items() if totals.get(key, 0) == in_batch}
 
 
 def _store_affiliate(conn: Connection, increments: dict[tuple, dict[str, int]]) -> None:
