@@ -11,6 +11,13 @@ from portal.auth.models import (  # noqa: F401
 from portal.clickbank.models import InboundNotification  # noqa: F401
 from portal.leases import Lease  # noqa: F401
 from portal.notifications.models import OutboxMessage  # noqa: F401
+from portal.reports.models import (  # noqa: F401
+    AffiliateDaily,
+    ReportActorHourly,
+    ReportDaily,
+    ReportFact,
+    ReportHourly,
+)
 from portal.tickets.models import Ticket, TicketEvent  # noqa: F401
 from portal.transactions.models import (  # noqa: F401
     DailySales,

@@ -1,0 +1,208 @@
+"""What a ticket event counts for in the reports. Pure: no Flask, no database.
+
+:func:`derive` turns one event, plus what came before it on the same ticket (:class:`History`),
+into :class:`Fact` rows. Both the live path (events as they are inserted) and the rebuild (the
+whole log, ticket by ticket) call it, so the two cannot disagree.
+
+Who: an event's actor is ``u<user id>`` when a user acted (owner, clerk, API user: grouped by user,
+so a renamed clerk keeps one row), otherwise the actor kind (``customer``, ``phone``,
+``vendor_link``, ``system``, or ``api`` for an API call without a user).
+
+Metrics:
+``opened``, ``closed``, ``auto_closed``, ``finalized``, ``commented``, ``reopened``,
+``escalated``, ``email_changed``, ``return_*``, ``handoff``, ``refund_approved``
+    one per event of that kind; the three closing kinds carry the seconds since the ticket was
+    last opened or reopened (time to close).
+``tc:<from>><to>``
+    a change of ticket type, e.g. ``tc:tech_support>refund``.
+``touch``
+    work by the vendor side (owner, clerk, API user, vendor email link) on a ticket: every action
+    a person takes needs a comment, so touches are also the "clerk comments". ``prev_at`` is the
+    same actor's previous touch of the ticket (None for their first), which lets "Clerk tickets
+    by type" count each ticket once per clerk in any period.
+``first_reply`` (+ ``reply:lt1h`` / ``reply:1to24h`` / ``reply:gt24h``)
+    the first vendor-side action on a ticket a customer (or ClickBank phone support) opened, with
+    the seconds it took.
+``saved``
+    a refund or cancellation request closed before it was processed (withdrawn: nothing refunded)
+    or changed to tech support.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+
+MONEY_TYPES = frozenset({"refund", "cancel"})
+TICKET_TYPES = ("tech_support", "refund", "cancel")
+VENDOR_SIDE = frozenset({"owner", "clerk", "api", "vendor_link"})
+CUSTOMER_SIDE = frozenset({"customer", "phone"})
+NON_USER_ACTORS = ("customer", "phone", "vendor_link", "system", "api")
+
+CLOSING = frozenset({"closed", "auto_closed", "finalized"})
+MODIFYING = frozenset({
+    "type_changed", "reopened", "escalated", "email_changed", "return_label_sent",
+    "return_in_transit", "return_received", "handoff", "refund_approved",
+})
+COUNTED = frozenset({"opened", "commented"}) | CLOSING | MODIFYING
+WORK = frozenset({"opened", "commented", "closed"}) | MODIFYING  # vendor-side touches
+
+REPLY_BANDS = (("reply:lt1h", 3600), ("reply:1to24h", 86400), ("reply:gt24h", None))
+DERIVED = ("touch", "first_reply", "saved") + tuple(b for b, _ in REPLY_BANDS)
+FIRST_TOUCH = "first_touch"  # aggregate-only metric: touches with no earlier touch by the actor
+
+
+def actor_key(actor_kind: str, actor_user_id: int | None) -> str:
+    return f"u{actor_user_id}" if actor_user_id else actor_kind
+
+
+def user_id_of(actor: str) -> int | None:
+    return int(actor[1:]) if actor.startswith("u") and actor[1:].isdigit() else None
+
+
+def type_change_metric(from_value: str | None, to_value: str | None) -> str:
+    return f"tc:{from_value or '?'}>{to_value or '?'}"
+
+
+def gap_class(prev_at: datetime | None, at: datetime) -> int | None:
+    """c such that the gap lies in [2^c, 2^(c+1)) hours (c = 0 for anything under two hours)."""
+    if prev_at is None:
+        return None
+    hours = max((at - prev_at).total_seconds(), 0) / 3600
+    return 0 if hours < 2 else int(math.floor(math.log2(hours)))
+
+
+MAX_GAP_CLASS = 24  # 2^25 hours is over three thousand years
+
+
+@dataclass
+class Event:
+    id: int
+    ticket_id: int
+    account_id: int
+    at: datetime
+    kind: str
+    actor_kind: str
+    actor_user_id: int | None
+    ticket_type: str
+    from_value: str | None = None
+    to_value: str | None = None
+
+    @property
+    def actor(self) -> str:
+        return actor_key(self.actor_kind, self.actor_user_id)
+
+
+@dataclass
+class Fact:
+    event_id: int
+    ticket_id: int
+    account_id: int
+    at: datetime
+    metric: str
+    ticket_type: str
+    actor: str
+    actor_kind: str
+    seconds: int | None = None
+    prev_at: datetime | None = None
+
+    @property
+    def gap_class(self) -> int | None:
+        return gap_class(self.prev_at, self.at) if self.metric == "touch" else None
+
+    def aggregate_metrics(self) -> tuple[str, ...]:
+        """The metrics this fact adds one to in the hourly and daily aggregates."""
+        if self.metric == "touch" and self.prev_at is None:
+            return ("touch", FIRST_TOUCH)
+        return (self.metric,)
+
+
+@dataclass
+class History:
+    """What the reports need to remember about a ticket's past events."""
+
+    opened_at: datetime | None = None
+    customer_opened: bool = False
+    open_since: datetime | None = None
+    replied: bool = False
+    last_touch: dict[str, datetime] = field(default_factory=dict)
+
+    def absorb(self, fact: Fact) -> None:
+        """Rebuild the history from stored facts (the live path resumes from them)."""
+        if fact.metric == "opened":
+            self.opened_at = fact.at
+            self.customer_opened = fact.actor_kind in CUSTOMER_SIDE
+            self.open_since = self.open_since or fact.at
+        elif fact.metric == "reopened":
+            if self.open_since is None or fact.at >= self.open_since:
+                self.open_since = fact.at
+        elif fact.metric == "first_reply":
+            self.replied = True
+        elif fact.metric == "touch":
+            last = self.last_touch.get(fact.actor)
+            if last is None or fact.at > last:
+                self.last_touch[fact.actor] = fact.at
+
+
+def _seconds(later: datetime, earlier: datetime | None) -> int | None:
+    if earlier is None:
+        return None
+    return max(int((later - earlier).total_seconds()), 0)
+
+
+def metric_of(event: Event) -> str | None:
+    if event.kind not in COUNTED:
+        return None
+    if event.kind == "type_changed":
+        return type_change_metric(event.from_value, event.to_value)
+    return event.kind
+
+
+def is_save(event: Event) -> bool:
+    if event.kind == "closed":
+        return event.ticket_type in MONEY_TYPES
+    if event.kind == "type_changed":
+        return event.from_value in MONEY_TYPES and event.to_value == "tech_support"
+    return False
+
+
+def derive(event: Event, history: History) -> list[Fact]:
+    """The facts of one event; updates ``history`` for the next event of the ticket."""
+    facts: list[Fact] = []
+    actor = event.actor
+
+    def fact(metric: str, **kw) -> Fact:
+        f = Fact(event.id, event.ticket_id, event.account_id, event.at, metric, event.ticket_type,
+                 actor, event.actor_kind, **kw)
+        facts.append(f)
+        return f
+
+    metric = metric_of(event)
+    if metric is not None:
+        seconds = _seconds(event.at, history.open_since) if event.kind in CLOSING else None
+        fact(metric, seconds=seconds)
+    if event.actor_kind in VENDOR_SIDE and event.kind in WORK:
+        fact("touch", prev_at=history.last_touch.get(actor))
+        history.last_touch[actor] = max(event.at, history.last_touch.get(actor, event.at))
+        if history.customer_opened and not history.replied and event.kind != "opened":
+            seconds = _seconds(event.at, history.opened_at)
+            fact("first_reply", seconds=seconds)
+            fact(reply_band(seconds or 0))
+            history.replied = True
+    if is_save(event):
+        fact("saved")
+
+    if event.kind == "opened":
+        history.opened_at = event.at
+        history.customer_opened = event.actor_kind in CUSTOMER_SIDE
+        history.open_since = event.at
+    elif event.kind == "reopened":
+        history.open_since = event.at
+    return facts
+
+
+def reply_band(seconds: int) -> str:
+    for band, limit in REPLY_BANDS:
+        if limit is None or seconds < limit:
+            return band
+    raise AssertionError("unreachable")
