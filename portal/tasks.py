@@ -106,6 +106,17 @@ def sweep_timers():
     return _with_lease("timers", TIMERS_LEASE, lambda now: sweep.run(now, between_batches=renew))
 
 
+@huey.periodic_task(crontab(minute="17"))
+@with_app
+def refresh_planner_statistics():
+    """SQLite plans from statistics only ANALYZE gathers; without them some queries walk an
+    account's whole history (bench/README.md); new data shifts them, so they are refreshed every
+    hour. PostgreSQL's autovacuum does this itself."""
+    from portal.db_setup import refresh_statistics
+
+    return refresh_statistics()
+
+
 def kick_outbox() -> None:
     """Ask the worker to deliver now (it also runs every minute). Synchronous when immediate."""
     if current_app.config.get("HUEY_IMMEDIATE") and not huey.immediate:

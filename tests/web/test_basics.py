@@ -116,3 +116,22 @@ def test_an_id_beyond_the_integer_range_is_a_404_not_a_crash(client, login, make
     assert client.get("/tickets/2147483648").status_code == 404
     assert client.get("/transactions/1099511627776").status_code == 404
     assert client.get("/transactions/9223372036854775806/receipt.pdf").status_code == 404
+
+
+def test_the_hourly_statistics_refresh_gives_sqlite_the_numbers_its_planner_needs(app, make):
+    """Without ANALYZE statistics SQLite walked whole account histories (bench/README.md)."""
+    from sqlalchemy import inspect, text
+
+    from portal.db_setup import refresh_statistics
+    from portal.extensions import db
+
+    owner = make.owner()
+    make.ticket(make.sale(make.account(owner)))
+    db.session.commit()
+    if db.engine.dialect.name != "sqlite":
+        assert refresh_statistics() is False
+        return
+    assert "sqlite_stat1" not in inspect(db.engine).get_table_names()
+    assert refresh_statistics() is True
+    analysed = set(db.session.scalars(text("SELECT DISTINCT tbl FROM sqlite_stat1")))
+    assert {"tickets", "transactions"} <= analysed
