@@ -134,6 +134,8 @@ def test_the_checklist_ticks_rules_as_a_password_is_typed(page, portal_url, shot
 def test_a_wrong_password_then_the_forgot_password_page(page, portal_url, shot):
     page.goto(portal_url + "/auth/login")
     page.get_by_role("link", name="Forgot password?").first.click()
+    # The login page has an Email field too: wait for the boosted swap before typing.
+    expect(page.get_by_role("heading", name="Forgot your password?")).to_be_visible()
     page.get_by_label("Email").fill("nobody-here@shop.test")
     page.get_by_role("button", name="Email me a link").click()
     expect(page.get_by_test_id("forgot-sent")).to_contain_text("If that address belongs to a login")
