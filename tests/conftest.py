@@ -119,3 +119,53 @@ def login(client):
         return client
 
     return _login
+
+
+# --- S20 (GET-IS-SAFE): no GET or HEAD request changes data -------------------------------------
+
+import re  # noqa: E402
+
+# The documented exceptions (SECURITY.md S20 allows session touches and "last seen" columns):
+GET_WRITES_ALLOWED = [
+    # The session table: the idle timeout needs the time of the last request (written at most
+    # once a minute), and a request on a session found expired ends it.
+    re.compile(r'^UPDATE "?user_sessions"? SET ', re.I),
+    # "Last API use" on the Users tab (at most once a minute per key).
+    re.compile(r'^UPDATE "?api_keys"? SET "?last_used_at"?\s*=', re.I),
+    re.compile(r'^UPDATE "?users"? SET "?last_api_at"?\s*=', re.I),
+    # Security events are audited whatever the method: a signed link opened, or refused.
+    re.compile(r'^INSERT INTO "?audit_events"? ', re.I),
+    # Mail delivery: the tests run the worker's task inline (HUEY_IMMEDIATE) after the next
+    # request when a test queued mail outside one; in production the worker does it. Queueing mail
+    # (INSERT INTO outbox) during a GET still counts.
+    re.compile(r'^UPDATE "?outbox"? SET ', re.I),
+]
+_WRITE_RE = re.compile(r'^\s*(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)', re.I)
+_get_writes: list[tuple[str, str, str]] = []
+
+
+def _count_get_writes(conn, cursor, statement, parameters, context, executemany):
+    from flask import has_request_context, request
+
+    if not has_request_context() or request.method not in ("GET", "HEAD"):
+        return
+    match = _WRITE_RE.match(statement)
+    if match is None or any(allowed.match(statement.lstrip()) for allowed in GET_WRITES_ALLOWED):
+        return
+    _get_writes.append((match.group(1).split()[0].upper(), match.group(2).lower(),
+                        f"{request.method} {request.path}"))
+
+
+@pytest.fixture(autouse=True)
+def get_requests_write_nothing():
+    """Every test of the suite doubles as S20: a GET or HEAD that writes fails the test."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    if not event.contains(Engine, "before_cursor_execute", _count_get_writes):
+        event.listen(Engine, "before_cursor_execute", _count_get_writes)
+    _get_writes.clear()
+    yield
+    found, _get_writes[:] = list(_get_writes), []
+    shown = sorted({f"{verb} {table} during {where[:80]}" for verb, table, where in found})
+    assert not found, "GET requests changed data (SECURITY.md S20): " + ", ".join(shown[:5])

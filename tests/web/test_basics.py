@@ -62,14 +62,14 @@ def test_crash_in_a_view_gives_a_clean_500_and_rolls_back(app, client, make):
     from portal.accounts.models import MasterAccount
     from portal.extensions import db
 
-    @app.get("/boom")
+    @app.post("/boom")
     def boom():
         db.session.add(MasterAccount(created_at=__import__("portal.types").types.utcnow()))
         db.session.flush()
         raise RuntimeError("kaboom")
 
     boom._public = True
-    response = client.get("/boom")
+    response = client.post("/boom")
     assert response.status_code == 500
     body = response.get_data(as_text=True)
     assert "kaboom" not in body and "Traceback" not in body
@@ -135,3 +135,23 @@ def test_the_hourly_statistics_refresh_gives_sqlite_the_numbers_its_planner_need
     assert refresh_statistics() is True
     analysed = set(db.session.scalars(text("SELECT DISTINCT tbl FROM sqlite_stat1")))
     assert {"tickets", "transactions"} <= analysed
+
+
+def test_the_suite_wide_guard_catches_a_get_that_writes(app, client):
+    """The autouse S20 guard (tests/conftest.py) sees a GET that writes; the session touch and
+    audit rows it allows are the documented exceptions."""
+    from portal.accounts.models import MasterAccount
+    from portal.extensions import db
+    from portal.types import utcnow
+    from tests import conftest
+
+    @app.get("/sneaky")
+    def sneaky():
+        db.session.add(MasterAccount(created_at=utcnow()))
+        db.session.commit()
+        return "ok"
+
+    sneaky._public = True
+    assert client.get("/sneaky").status_code == 200
+    caught, conftest._get_writes[:] = list(conftest._get_writes), []
+    assert caught == [("INSERT", "master_accounts", "GET /sneaky")]
