@@ -167,6 +167,9 @@ class TicketState:
     warnings_sent: int = 0
     next_action: Action | None = None
     next_action_at: datetime | None = None
+    # A return is on its way back (seed 001): the refund waits for the goods, not for a clock,
+    # whatever else happens to the ticket (reopened, refund turned into a cancellation).
+    held_for_return: bool = False
 
     @property
     def is_closed(self) -> bool:
@@ -244,6 +247,10 @@ def vendor_may_refund(sale_at: datetime, now: datetime, rules: Rules, escalated:
 
 
 def _schedule_process(state: TicketState, start: datetime, rules: Rules, *, vendor: bool) -> TicketState:
+    if state.held_for_return:
+        return replace(state, refund_state=RefundState.REQUESTED, vendor_initiated=vendor,
+                       last_party=None, timer_started_at=start, warnings_sent=0,
+                       next_action=None, next_action_at=None)
     delay = (
         timedelta(minutes=rules.vendor_process_minutes)
         if vendor
@@ -493,7 +500,7 @@ def hold_for_return(state: TicketState) -> TicketState:
             "not_a_pending_refund",
             "Returns can only be tracked on a refund or cancellation that is still pending.",
         )
-    return replace(state, next_action=None, next_action_at=None)
+    return replace(state, held_for_return=True, next_action=None, next_action_at=None)
 
 
 def process_now(state: TicketState, *, now: datetime) -> TicketState:

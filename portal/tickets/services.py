@@ -35,6 +35,7 @@ from portal.transactions import services as txn_services
 from portal.transactions.models import Transaction, TxnType
 
 RETURN_STEPS = ("label_sent", "in_transit", "received")
+RETURN_HOLDS = ("label_sent", "in_transit")  # the goods are on their way back: no refund timer
 RETURN_EVENTS = {
     "label_sent": EventKind.RETURN_LABEL_SENT,
     "in_transit": EventKind.RETURN_IN_TRANSIT,
@@ -157,6 +158,7 @@ def state_of(ticket: Ticket) -> TicketState:
         warnings_sent=ticket.warnings_sent,
         next_action=lifecycle.Action(ticket.next_action) if ticket.next_action else None,
         next_action_at=ticket.next_action_at,
+        held_for_return=ticket.return_status in RETURN_HOLDS,
     )
 
 

@@ -5,6 +5,7 @@ refund only once the return is at the warehouse. Every step is a ticket event.""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -289,3 +290,55 @@ def test_inside_escalations_the_row_is_refreshed_with_the_panel(
         as_text=True
     )
     assert "hx-swap-oob" not in plain
+
+
+def _actor(user):
+    from portal.authz.scope import principal_for
+    from portal.tickets import services
+
+    return services.Actor.for_user(user, principal_for(user))
+
+
+def test_a_reopened_refund_stays_on_hold_while_the_goods_are_on_their_way(make, world):
+    """Closing and reopening a held refund must not restart the 24-hour timer: the money would
+    go out before the return arrived (found in review)."""
+    from portal.tickets import services, sweep
+
+    sale = make.sale(world.keto, at=days_ago(world, 10), receipt="RTRN0002")
+    ticket = make.ticket(sale, ticket_type="refund", now=days_ago(world, 3))
+    clerk, owner = _actor(world.tickets_clerk), _actor(world.owner)
+    t0 = days_ago(world, 2)
+    services.record_return(clerk, ticket, "label_sent", "Return label emailed.", now=t0)
+    services.hand_off(clerk, ticket, "Please refund once it is back.", now=t0)
+    services.close(owner, ticket, "Customer agreed to wait.", now=t0, customer_agreed=True)
+    services.reopen(owner, ticket, "Customer asks again about it.", now=t0 + timedelta(hours=1))
+    db.session.commit()
+
+    assert ticket.next_action_at is None and ticket.return_status == "label_sent"
+    assert ticket.handoff_at is not None  # still in Escalations
+    sweep.run(world.now + timedelta(days=5))
+    assert db.session.get(Ticket, ticket.id).refund_state == "requested"
+    assert not db.session.scalars(select(Transaction).where(
+        Transaction.sale_receipt == "RTRN0002", Transaction.txn_type == "RFND")).all()
+
+
+def test_turning_a_held_refund_into_a_cancellation_keeps_the_hold(make, world):
+    from portal.tickets import services, sweep
+
+    sale = make.sale(world.keto, at=days_ago(world, 10), receipt="RTRN0003", recurring=True)
+    ticket = make.ticket(sale, ticket_type="refund", now=days_ago(world, 3))
+    t0 = days_ago(world, 2)
+    services.record_return(_actor(world.tickets_clerk), ticket, "label_sent", "Label sent.", now=t0)
+    services.change_type(_actor(world.refunds_clerk), ticket, "cancel", "Customer only wants to stop.",
+                         now=t0, customer_agreed=True)
+    db.session.commit()
+    assert ticket.ticket_type == "cancel" and ticket.next_action_at is None
+    sweep.run(world.now + timedelta(days=5))
+    assert db.session.get(Ticket, ticket.id).refund_state == "requested"
+
+    # Once the goods are received, the refund authority lets it go through.
+    services.record_return(_actor(world.tickets_clerk), ticket, "in_transit", "UPS shows it moving.", now=t0)
+    services.record_return(_actor(world.tickets_clerk), ticket, "received", "At the warehouse.", now=t0)
+    services.process_refund(_actor(world.refunds_clerk), ticket, "Goods back, cancel it.", now=t0)
+    db.session.commit()
+    assert db.session.get(Ticket, ticket.id).refund_state in ("processing", "finalized")
