@@ -372,8 +372,13 @@ def _live_ticket(g: Gen, sale: dict, people: dict, ticket_type: TicketType, sour
     ticket["version"] = 1
 
     def catch_up(st, until):
-        while True:
-            step = lifecycle.advance(st, until, rules)
+        # Every step due by ``until`` is run at its own due time, as the sweep would have run it
+        # then. Advancing "at ``until``" would be a late catch-up: on a weekend in the account's
+        # zone lifecycle.advance then waits for Monday, and a demo built on a Saturday or Sunday
+        # would keep weeks-old deadlines open as "due now". Deadlines are always on weekdays
+        # (the weekend rule), so running each at its due time is what a live portal did.
+        while not st.is_closed and st.next_action_at is not None and st.next_action_at <= until:
+            step = lifecycle.advance(st, st.next_action_at, rules)
             if step is None:
                 return st
             at = step.due_at
@@ -389,6 +394,7 @@ def _live_ticket(g: Gen, sale: dict, people: dict, ticket_type: TicketType, sour
                   to=st.refund_state.value if st.refund_state else st.status.value)
             if st.is_closed:
                 ticket["closed_at"] = at
+        return st
 
     # A few human moves, each at a random later time, with the timers running in between.
     t = start

@@ -51,3 +51,35 @@ def test_demo_is_deterministic_from_its_seed(app):
     receipts = db.session.scalars(select(Transaction.receipt).order_by(Transaction.id).limit(50)).all()
     assert first["tickets"] >= 600 and len(receipts) == 50
     assert receipts[0] and all(len(r.split("-")[0]) == 8 for r in receipts)
+
+
+SUNDAY = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+
+
+def test_demo_built_on_a_sunday_leaves_no_open_ticket_overdue(app):
+    """Built on a weekend, the demo must look like a portal whose sweep ran on every weekday: the
+    Tickets queue opens with deadlines still ahead (a deadline of this weekend shows Monday), not
+    with hundreds of "due now" rows whose deadlines passed weeks ago."""
+    from zoneinfo import ZoneInfo
+
+    from portal.accounts.models import LinkedAccount
+    from portal.demo import generator
+
+    generator.generate("demo", now=SUNDAY)
+    zones = {a.id: ZoneInfo(a.timezone) for a in db.session.scalars(select(LinkedAccount))}
+    open_tickets = db.session.scalars(select(Ticket).where(Ticket.status != "closed")).all()
+    assert len(open_tickets) > 50
+    with_deadline = [t for t in open_tickets if t.next_action_at is not None]
+    assert len(with_deadline) > 50
+    overdue = [(t.id, t.next_action, t.next_action_at.isoformat()) for t in with_deadline
+               if t.next_action_at < SUNDAY]
+    assert overdue == []
+    for t in with_deadline:
+        local = t.next_action_at.astimezone(zones[t.linked_account_id])
+        assert local.weekday() < 5, (t.id, local)  # a weekend deadline is moved to Monday
+    # The steps the catch-up performed are dated on weekdays, when the sweep would have run them.
+    system_steps = db.session.execute(
+        select(TicketEvent.at, TicketEvent.linked_account_id).where(TicketEvent.actor_kind == "system")
+    ).all()
+    assert system_steps
+    assert all(at.astimezone(zones[acc]).weekday() < 5 for at, acc in system_steps)
