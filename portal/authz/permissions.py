@@ -57,7 +57,8 @@ class Action(StrEnum):
     TICKET_REFUND = "ticket.refund"  # open/allow refunds and cancellations, process escalations
 
     TRANSACTION_VIEW = "transaction.view"
-    TRANSACTION_SEARCH = "transaction.search"
+    TRANSACTION_SEARCH = "transaction.search"  # the Transactions tab's search (results scoped)
+    TRANSACTION_SEARCH_ALL = "transaction.search_all"  # every transaction, not only ticket-tied
     SUBSCRIPTION_MANAGE = "subscription.manage"
 
     REPORTS_VIEW = "reports.view"

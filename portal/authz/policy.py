@@ -70,6 +70,9 @@ def can(actor, action: Action | str, obj=None) -> bool:
             working = actor.has(Perm.ORDERS_TICKETS) or actor.has(Perm.SEARCH_ORDERS)
             return working and actor.has(Perm.REFUND_AUTHORITY) and _writable(actor, obj)
         case Action.TAB_TRANSACTIONS | Action.TRANSACTION_SEARCH:
+            # Orders/Tickets alone searches too, but finds only transactions tied to tickets.
+            return actor.has(Perm.SEARCH_ORDERS) or actor.has(Perm.ORDERS_TICKETS)
+        case Action.TRANSACTION_SEARCH_ALL:
             return actor.has(Perm.SEARCH_ORDERS)
         case Action.TRANSACTION_VIEW:
             if actor.has(Perm.SEARCH_ORDERS):

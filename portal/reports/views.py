@@ -36,7 +36,7 @@ def _allowed(report) -> bool:
     """Affiliate figures are sales data: the owner, or clerks who may search all orders."""
     principal = current_principal()
     if report.kind == "affiliates":
-        return can(principal, Action.TRANSACTION_SEARCH)
+        return can(principal, Action.TRANSACTION_SEARCH_ALL)
     return True
 
 

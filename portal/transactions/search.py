@@ -12,8 +12,8 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import exists, func, literal, or_, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from portal.authz.permissions import Perm
-from portal.authz.policy import Principal
+from portal.authz.permissions import Action
+from portal.authz.policy import Principal, can
 from portal.extensions import db
 from portal.tickets.models import Ticket
 from portal.transactions import plan
@@ -90,7 +90,7 @@ class Search:
         if f.amount_max is not None:
             conds.append(Transaction.amount_cents <= f.amount_max)
         conds.extend(self.text_conditions())
-        if not self.principal.has(Perm.SEARCH_ORDERS):
+        if not can(self.principal, Action.TRANSACTION_SEARCH_ALL):
             conds.append(
                 exists().where(
                     hinted(Ticket.linked_account_id, self.sqlite) == Transaction.linked_account_id,

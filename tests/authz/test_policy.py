@@ -26,7 +26,7 @@ ALL = (Perm.ORDERS_TICKETS, Perm.SEARCH_ORDERS, Perm.API_READ, Perm.API_WRITE, P
 @pytest.mark.parametrize("who, expected", [
     (principal(owner=True), ["Dashboard", "Accounts", "Tickets", "Transactions", "Reports", "Users"]),
     (principal(*ALL), ["Tickets", "Transactions", "Reports", "Users"]),
-    (principal(Perm.ORDERS_TICKETS), ["Tickets"]),
+    (principal(Perm.ORDERS_TICKETS), ["Tickets", "Transactions"]),  # ticket-tied results only
     (principal(Perm.ORDERS_TICKETS, Perm.SEARCH_ORDERS), ["Tickets", "Transactions"]),
     (principal(Perm.ORDERS_TICKETS, Perm.SEARCH_ORDERS, Perm.MANAGE_USERS),
      ["Tickets", "Transactions", "Reports", "Users"]),
@@ -55,6 +55,9 @@ def test_orders_tickets_alone_sees_only_transactions_tied_to_tickets():
     assert not can(clerk, Action.TRANSACTION_VIEW, SimpleNamespace(linked_account_id=1, has_ticket=False))
     searcher = principal(Perm.ORDERS_TICKETS, Perm.SEARCH_ORDERS)
     assert can(searcher, Action.TRANSACTION_VIEW, SimpleNamespace(linked_account_id=1, has_ticket=False))
+    # Both search (issue 8 item 1); only Search Orders finds every transaction.
+    assert can(clerk, Action.TRANSACTION_SEARCH) and not can(clerk, Action.TRANSACTION_SEARCH_ALL)
+    assert can(searcher, Action.TRANSACTION_SEARCH_ALL)
 
 
 def test_refunds_need_refund_authority():

@@ -13,9 +13,9 @@ def test_owner_logs_in_and_sees_all_six_tabs(page, log_in, shot):
     shot()
 
 
-def test_orders_tickets_clerk_sees_only_the_tickets_tab(page, log_in, portal_url, shot):
+def test_orders_tickets_clerk_sees_tickets_and_transactions_only(page, log_in, portal_url, shot):
     log_in("tickets@demo.test")
-    assert tab_names(page) == ["Tickets"]
+    assert tab_names(page) == ["Tickets", "Transactions"]  # transactions tied to tickets only
     assert page.url.endswith("/tickets/")
     page.goto(portal_url + "/dashboard/")
     assert "Not allowed" in page.content()

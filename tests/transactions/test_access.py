@@ -22,27 +22,27 @@ MATRIX = {
     "transactions.index": (
         "GET",
         "/transactions/",
-        dict(owner=200, tickets_clerk=403, search_clerk=200, refunds_clerk=200, users_clerk=403),
+        dict(owner=200, tickets_clerk=200, search_clerk=200, refunds_clerk=200, users_clerk=403),
     ),
     "transactions.account_search": (
         "GET",
         "/accounts/ketovital/transactions",
-        dict(owner=200, tickets_clerk=403, search_clerk=200, refunds_clerk=200, users_clerk=403),
+        dict(owner=200, tickets_clerk=200, search_clerk=200, refunds_clerk=200, users_clerk=403),
     ),
     "transactions.count": (
         "GET",
         "/transactions/count",
-        dict(owner=200, tickets_clerk=403, search_clerk=200, refunds_clerk=200, users_clerk=403),
+        dict(owner=200, tickets_clerk=200, search_clerk=200, refunds_clerk=200, users_clerk=403),
     ),
     "transactions.export": (
         "GET",
         "/transactions/export.csv",
-        dict(owner=200, tickets_clerk=403, search_clerk=200, refunds_clerk=200, users_clerk=403),
+        dict(owner=200, tickets_clerk=200, search_clerk=200, refunds_clerk=200, users_clerk=403),
     ),
     "transactions.account_export": (
         "GET",
         "/accounts/ketovital/transactions/export.csv",
-        dict(owner=200, tickets_clerk=403, search_clerk=200, refunds_clerk=200, users_clerk=403),
+        dict(owner=200, tickets_clerk=200, search_clerk=200, refunds_clerk=200, users_clerk=403),
     ),
     "transactions.show": (
         "GET",

@@ -115,7 +115,7 @@ def test_the_account_url_is_the_endpoint_the_accounts_tab_links_to(app):
         ("owner", 200),
         ("search_clerk", 200),
         ("refunds_clerk", 200),
-        ("tickets_clerk", 403),
+        ("tickets_clerk", 200),  # finds only transactions tied to tickets (below)
         ("users_clerk", 403),
     ],
 )
@@ -124,6 +124,23 @@ def test_who_may_use_the_tab(client, login, world, who, status):
     assert client.get("/transactions/").status_code == status
     assert client.get("/transactions/export.csv").status_code == status
     assert client.get("/transactions/count").status_code == status
+
+
+def test_orders_tickets_alone_finds_only_orders_with_a_ticket(client, login, make, world):
+    """Issue 8 item 1: the tickets clerk searches too, and finds the sale behind a ticket (and
+    its rebills) but never a sale nobody opened a ticket for."""
+    tied = make.sale(world.keto, receipt="TIED0001", email="same@buyer.test")
+    make.ticket(tied)
+    make.sale(world.keto, receipt="FREE0001", email="same@buyer.test")
+    login(world.tickets_clerk)
+    page = client.get("/transactions/?q=same@buyer.test&field=email").get_data(as_text=True)
+    assert "TIED0001" in page and "FREE0001" not in page
+    assert 'data-testid="ticket-tied-only"' in client.get("/transactions/").get_data(as_text=True)
+    assert "1 transaction" in client.get("/transactions/count?q=same@buyer.test&field=email").get_data(as_text=True)
+    login(world.search_clerk)
+    page = client.get("/transactions/?q=same@buyer.test&field=email").get_data(as_text=True)
+    assert "TIED0001" in page and "FREE0001" in page
+    assert 'data-testid="ticket-tied-only"' not in client.get("/transactions/").get_data(as_text=True)
 
 
 def test_anonymous_users_are_sent_to_log_in(client):
