@@ -46,7 +46,8 @@ def send_invitation(user, *, now: datetime, invited_by=None) -> None:
     """Email ``user`` a single-use link to choose their password (the caller commits)."""
     auth_send = _auth_service("send_invitation")
     if auth_send is not None:
-        auth_send(user, now=now)
+        # The mail names whoever pressed "Resend invitation", not whoever created the user.
+        auth_send(user, now=now, invited_by=invited_by)
         return
     token = tokens.issue(TokenPurpose.SET_PASSWORD, now=now, user=user, email=user.email,
                          ttl=INVITATION_TTL)
@@ -65,13 +66,17 @@ def send_invitation(user, *, now: datetime, invited_by=None) -> None:
     )
 
 
-def send_password_reset(user, *, now: datetime, requested_by=None) -> None:
+def send_password_reset(user, *, now: datetime, requested_by=None) -> bool:
     """Email ``user`` a single-use link to choose a new password (the caller commits). Their
-    current password keeps working until they use the link."""
+    current password keeps working until they use the link.
+
+    ``requested_by`` is the owner or Manage-Users clerk who pressed "Reset password": the auth
+    service then gives the link 24 h (not the 2 h of a self-service reset), names them in the mail
+    and audits the reset as started by an admin. Returns False when nothing was sent (the user
+    already got three links this hour: see :func:`reset_retry_at`)."""
     auth_send = _auth_service("send_password_reset")
     if auth_send is not None:
-        auth_send(user, now=now)
-        return
+        return bool(auth_send(user, now=now, initiated_by=requested_by))
     token = tokens.issue(TokenPurpose.PASSWORD_RESET, now=now, user=user, email=user.email,
                          ttl=RESET_TTL)
     queue_email(
@@ -87,3 +92,27 @@ def send_password_reset(user, *, now: datetime, requested_by=None) -> None:
         master_account_id=user.master_account_id,
         now=now,
     )
+    return True
+
+
+def reset_retry_at(user, *, now: datetime) -> datetime | None:
+    """When the hourly cap on reset links (``auth.services.MAX_LINKS_PER_HOUR``) lets ``user``
+    get another one: an hour after the link whose expiry from the window frees a place. None when
+    the cap is not reached."""
+    from sqlalchemy import select
+
+    from portal.auth.models import OneTimeToken
+    from portal.auth.services import MAX_LINKS_PER_HOUR
+    from portal.extensions import db
+
+    window = timedelta(hours=1)
+    sent = db.session.scalars(
+        select(OneTimeToken.created_at)
+        .where(OneTimeToken.user_id == user.id,
+               OneTimeToken.purpose == TokenPurpose.PASSWORD_RESET,
+               OneTimeToken.created_at > now - window)
+        .order_by(OneTimeToken.created_at)
+    ).all()
+    if len(sent) < MAX_LINKS_PER_HOUR:
+        return None
+    return sent[len(sent) - MAX_LINKS_PER_HOUR] + window

@@ -209,6 +209,7 @@ EVENT_TEXT = {
     "user.permissions_changed": "Permissions changed",
     "user.invitation_sent": "Invitation sent",
     "user.password_reset_sent": "Password reset link sent",
+    "password.reset_throttled": "Password reset refused: too many links this hour",
     "user.disabled": "Disabled",
     "user.enabled": "Enabled",
     "user.deleted": "Deleted",
@@ -410,7 +411,9 @@ def update_permissions(manager: Manager, target: User, *, perms, account_ids,
 
 def reset_password(manager: Manager, target: User, *, now: datetime) -> str:
     """Email a single-use link: a new invitation if the user never chose a password, else a
-    password reset. Returns ``"invitation"`` or ``"reset"``."""
+    password reset (valid 24 h, naming ``manager.user`` as who started it). Returns
+    ``"invitation"`` or ``"reset"``; raises :class:`Refused` (nothing sent, nothing audited as
+    sent) when the user already got the hourly maximum of reset links, saying when to retry."""
     _require_edit(manager, target)
     if target.is_api_only:
         raise Refused("An API-only user has no password: they use their API key.")
@@ -419,11 +422,30 @@ def reset_password(manager: Manager, target: User, *, now: datetime) -> str:
         audit.record("user.invitation_sent", user=target, actor=manager.user, now=now)
         kind = "invitation"
     else:
-        invitations.send_password_reset(target, now=now, requested_by=manager.user)
-        audit.record("user.password_reset_sent", user=target, actor=manager.user, now=now)
+        if not invitations.send_password_reset(target, now=now, requested_by=manager.user):
+            db.session.commit()  # keeps the auth service's "password.reset_throttled" audit row
+            raise Refused(_reset_throttled_message(manager, target, now=now))
+        audit.record("user.password_reset_sent", user=target, actor=manager.user, now=now,
+                     by_admin=True)
         kind = "reset"
     db.session.commit()
     return kind
+
+
+def _reset_throttled_message(manager: Manager, target: User, *, now: datetime) -> str:
+    """Why no link went out: the user already got the hourly maximum of reset links."""
+    from portal.auth.services import MAX_LINKS_PER_HOUR
+    from portal.web.templating import local, zone
+
+    retry_at = invitations.reset_retry_at(target, now=now)
+    if retry_at is None:  # pragma: no cover - the auth service refuses only the cases above
+        return f"No password reset link was sent to {target.email}. Please try again later."
+    minutes = max(1, -(-int((retry_at - now).total_seconds()) // 60))
+    when = local(retry_at, zone(manager.user.timezone), "%H:%M %Z")
+    return (f"No new link was sent: {target.email} already got {MAX_LINKS_PER_HOUR} password "
+            f"reset links in the last hour, the most a user can get. Ask them to use the newest "
+            f"one (it may be in their spam folder), or try again after {when} "
+            f"(in {minutes} minute{'s' if minutes != 1 else ''}).")
 
 
 def set_enabled(manager: Manager, target: User, enabled: bool, *, now: datetime) -> bool:

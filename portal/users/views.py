@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import abort, flash, request, url_for
 from flask_login import current_user
 
+from portal.auth.services import RESET_BY_OWNER_TTL
 from portal.authz.permissions import PERM_HELP, PERM_LABELS, Action, Perm
 from portal.authz.policy import can
 from portal.authz.scope import current_principal, user_subject
@@ -222,7 +223,10 @@ def reset_password(user_id: int):
         if kind == "invitation":
             flash(f"A new invitation was sent to {target.email}.", "success")
         else:
-            flash(f"A password reset link was sent to {target.email}.", "success")
+            hours = int(RESET_BY_OWNER_TTL.total_seconds() // 3600)
+            flash(f"A password reset link was sent to {target.email}. It works once and "
+                  f"expires in {hours} hours; their current password keeps working until they "
+                  f"use it.", "success")
     return redirect_to(url_for("users.show", user_id=target.id))
 
 

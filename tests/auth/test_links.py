@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from portal.auth import hashing, services, sessions, tokens, totp
-from portal.auth.models import SecurityAnswer, TokenPurpose, UserSession
+from portal.auth.models import OneTimeToken, SecurityAnswer, TokenPurpose, UserSession
 from portal.crypto import pepper
 from portal.extensions import db
 from tests.auth.conftest import GOOD_PASSWORD, events, last_link, link_in, mails
@@ -317,7 +317,12 @@ def test_an_owner_initiated_reset_for_a_clerk_names_them_and_tells_the_owner_whe
     assert services.send_password_reset(clerk, now=now, initiated_by=owner)
     db.session.commit()
     [mail] = mails("password_reset")
-    assert "Olivia Owner asked" in mail.payload["text"]
+    for body in (mail.payload["text"], mail.payload["html"]):
+        assert "Olivia Owner" in body and "started a password reset" in body
+        assert "Someone (hopefully you)" not in body and "If you did not ask for this" not in body
+    token = db.session.scalar(select(OneTimeToken).where(OneTimeToken.user_id == clerk.id))
+    assert token.expires_at == now + services.RESET_BY_OWNER_TTL  # 24 h, not the self-service 2 h
+    assert events("password.reset_requested")[-1].details["by_admin"] is True
     open_link(link_in(mail))
     assert set_password(client).status_code == 303
     assert mails(to=owner.email)[-1].kind == "recovery_used"

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import timedelta
+from unittest import mock
 
 import pytest
 from sqlalchemy import func, select
@@ -387,15 +389,70 @@ def test_owner_edits_details(team, as_owner, client):
 # --- reset password, enable, disable -------------------------------------------------------------
 
 
-def test_reset_password_emails_a_single_use_link(team, as_owner, client):
-    response = client.post(f"/users/{team.clerk.id}/reset-password")
+def reset_at(client, user, moment, **kw):
+    """POST "Reset password" with the view's clock at ``moment`` (explicit clock: no sleeping)."""
+    with mock.patch("portal.users.views.utcnow", return_value=moment):
+        return client.post(f"/users/{user.id}/reset-password", **kw)
+
+
+def test_reset_password_emails_a_single_use_link(team, as_owner, client, now):
+    response = reset_at(client, team.clerk, now)
     assert response.status_code == 303
-    assert len(mail_to(team.clerk.email)) == 1
+    [mail] = mail_to(team.clerk.email)
     token = db.session.scalar(select(OneTimeToken).where(OneTimeToken.user_id == team.clerk.id))
     assert token.purpose == TokenPurpose.PASSWORD_RESET
+    assert token.expires_at == now + timedelta(hours=24)  # an admin-started reset: 24 h, not 2 h
     assert audit_events(team.clerk, "user.password_reset_sent")[0].actor_id == team.owner.id
-    assert "A password reset link was sent" in client.get(response.headers["Location"]).get_data(as_text=True)
+    [requested] = audit_events(team.clerk, "password.reset_requested")
+    assert requested.actor_id == team.owner.id and requested.details["by_admin"] is True
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "A password reset link was sent" in page and "expires in 24 hours" in page
     client_for(client.application, team.clerk)  # the current password keeps working meanwhile
+
+
+def test_the_reset_mail_says_who_started_it_and_why(team, as_owner, client, now):
+    reset_at(client, team.clerk, now)
+    [mail] = mail_to(team.clerk.email)
+    as_text = html.unescape(re.sub(r"<[^>]+>", "", mail.payload["html"]))
+    for body in (mail.payload["text"], as_text):
+        assert ("Olivia Owner (the owner of your Master Account) started a password reset for your "
+                "Master Account Portal login") in body
+        assert "ask Olivia Owner (owner@team.test)" in body
+        assert "2026-11-19 12:00 UTC" in body  # now + 24 h
+        assert "Someone (hopefully you)" not in body and "If you did not ask for this" not in body
+
+
+def test_a_reset_started_by_a_manage_users_clerk_names_them(team, as_supervisor, client, now):
+    reset_at(client, team.clerk, now)
+    [mail] = mail_to(team.clerk.email)
+    assert ("Sue Visor (who manages the users of your Master Account) started a password reset"
+            in mail.payload["text"])
+    [requested] = audit_events(team.clerk, "password.reset_requested")
+    assert requested.actor_id == team.supervisor.id and requested.details["by_admin"] is True
+
+
+def test_the_fourth_reset_in_an_hour_is_refused_saying_when_to_try_again(team, as_owner, client,
+                                                                         now):
+    team.owner.timezone = "Europe/Berlin"  # the viewer's zone: 13:00 UTC is 14:00 CET
+    db.session.commit()
+    for minutes in (0, 10, 20):
+        page = reset_at(client, team.clerk, now + timedelta(minutes=minutes), follow_redirects=True)
+        assert "A password reset link was sent" in page.get_data(as_text=True)
+    for minutes, left in ((30, "in 30 minutes"), (59, "in 1 minute")):
+        page = reset_at(client, team.clerk, now + timedelta(minutes=minutes), follow_redirects=True)
+        body = html.unescape(page.get_data(as_text=True))
+        assert "A password reset link was sent" not in body
+        assert ("No new link was sent: tina@team.test already got 3 password reset links in "
+                "the last hour") in body
+        assert f"try again after 14:00 CET ({left})" in body
+    assert len(mail_to(team.clerk.email)) == 3
+    assert len(audit_events(team.clerk, "user.password_reset_sent")) == 3
+    assert len(audit_events(team.clerk, "password.reset_requested")) == 3
+    assert len(audit_events(team.clerk, "password.reset_throttled")) == 2
+    # At the time the message named, the oldest link has left the hour: a new one goes out.
+    page = reset_at(client, team.clerk, now + timedelta(hours=1), follow_redirects=True)
+    assert "A password reset link was sent" in page.get_data(as_text=True)
+    assert len(mail_to(team.clerk.email)) == 4
 
 
 def test_reset_for_someone_who_never_chose_a_password_resends_the_invitation(team, as_owner, client):
@@ -410,6 +467,18 @@ def test_reset_for_someone_who_never_chose_a_password_resends_the_invitation(tea
     assert [t.purpose for t in tokens] == [TokenPurpose.SET_PASSWORD]
     assert len(mail_to("nina@team.test")) == 2
     assert audit_events(user, "user.invitation_sent")
+
+
+def test_a_resent_invitation_names_who_resent_it(team, app, as_owner, client):
+    client.post("/users/new", data=new_user(team))
+    user = by_email("nina@team.test")
+    sue = client_for(app, team.supervisor)  # Manage Users on ketovital, where Nina works
+    assert sue.post(f"/users/{user.id}/reset-password").status_code == 303
+    first, second = sorted(mail_to("nina@team.test"), key=lambda m: m.id)
+    assert "Olivia Owner created a login for you" in first.payload["text"]
+    assert "Sue Visor sent you a new invitation" in second.payload["text"]
+    assert "Olivia Owner" not in second.payload["text"]
+    assert audit_events(user, "password.invitation_sent")[-1].actor_id == team.supervisor.id
 
 
 def test_api_only_users_have_no_password_to_reset(team, as_owner, client, make):
