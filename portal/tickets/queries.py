@@ -1,7 +1,10 @@
 """Reading the ticket queue: filters, search and keyset pagination (never OFFSET).
 
 Every query here is scoped to the account ids the caller passes (``visible_account_ids`` of the
-principal); nothing in this module decides permissions.
+principal); nothing in this module decides permissions. The all-accounts queue lists the *active*
+accounts' tickets only (``active_ids``): a removed account's tickets are read only and its timers
+stopped, so they are no work. They stay reachable by choosing that account (the vendor filter) and
+by a search, which looks up every visible account.
 
 A sort order is a list of *segments* that partition the tickets the filters allow:
 
@@ -275,9 +278,13 @@ def find(q: str) -> Found | None:
 # The query (no search, or a broad one)
 
 
-def _scope(account_ids, f: QueueFilter) -> list[int]:
+def _scope(account_ids, f: QueueFilter, active_ids=None) -> list[int]:
+    """The accounts whose tickets are listed: the chosen one (if visible); else, without a
+    search, the active ones among ``account_ids`` (when ``active_ids`` is given); else all."""
     if f.account_id is not None:
         return [f.account_id] if f.account_id in account_ids else []
+    if active_ids is not None and not f.q.strip():
+        return sorted(set(account_ids) & set(active_ids))
     return sorted(account_ids)
 
 
@@ -342,12 +349,19 @@ def _segment_rows(
 
 
 def search(
-    account_ids, f: QueueFilter, *, cursor: str | None = None, limit: int | None = None
+    account_ids,
+    f: QueueFilter,
+    *,
+    cursor: str | None = None,
+    limit: int | None = None,
+    active_ids=None,
 ) -> Page:
     """One page of the queue after ``cursor``, the (capped) number of matches, and for a search
-    how many tickets with the other statuses also match."""
+    how many tickets with the other statuses also match. With ``active_ids`` (the principal's
+    accounts that are not removed), the all-accounts queue leaves removed accounts out; the rows
+    and the counts come from the same scope, so they agree."""
     limit = limit or PAGE_SIZE
-    ids = _scope(account_ids, f)
+    ids = _scope(account_ids, f, active_ids)
     found = find(f.q) if ids else None
     if found is not None and not found.broad:
         return _search_page(found.keys, ids, f, cursor, limit)

@@ -3,6 +3,8 @@ their very next request; the account's mailbox is told; it can be linked again."
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import func, select
 
 from portal.accounts.models import ClerkAccountAccess
@@ -139,6 +141,38 @@ def test_removed_accounts_leave_the_dashboard(owner_client, owner, make):
         as_text=True
     )
     assert 'data-account="goner"' not in body and 'data-account="stayer"' in body
+
+
+def test_removed_accounts_open_tickets_leave_the_queue_and_stay_readable(
+    owner_client, owner, make, now
+):
+    """What the remove page promises is what happens: its open tickets leave the queue; they
+    stay readable, read only, under Vendor and at their own address."""
+    goner = make.account(owner, "goner")
+    stayer = make.account(owner, "stayer")
+    gone = make.ticket(make.sale(goner), now=now)
+    kept = make.ticket(make.sale(stayer), now=now)
+    page = owner_client.get("/accounts/goner/remove").get_data(as_text=True)
+    assert "1 open ticket</strong> leaves your ticket queue" in page
+    assert "“goner (removed)” as the Vendor" in page
+    before = owner_client.get("/tickets/").get_data(as_text=True)
+    assert f'id="ticket-{gone.id}"' in before and f'id="ticket-{kept.id}"' in before
+
+    assert _remove(owner_client, "goner").status_code == 303
+
+    queue = owner_client.get("/tickets/").get_data(as_text=True)
+    assert f'id="ticket-{gone.id}"' not in queue and f'id="ticket-{kept.id}"' in queue
+    assert re.search(r"<strong>1</strong>\s*ticket\s", queue)  # the count agrees with the rows
+    assert '<option value="goner">goner (removed)</option>' in queue
+    chosen = owner_client.get("/tickets/?vendor=goner").get_data(as_text=True)
+    assert f'id="ticket-{gone.id}"' in chosen and f'id="ticket-{kept.id}"' not in chosen
+    assert "“goner” was removed from your Master Account" in chosen
+    ticket_page = owner_client.get(f"/tickets/{gone.id}").get_data(as_text=True)
+    assert "“goner” was removed on" in ticket_page and "this ticket is read only" in ticket_page
+    response = owner_client.post(
+        f"/tickets/{gone.id}/comment", data={"comment": "Still here?", "version": gone.version}
+    )
+    assert response.status_code == 403
 
 
 def test_a_pending_request_cannot_be_removed_only_cancelled(owner_client, owner, make):

@@ -74,6 +74,98 @@ def test_queue_needs_login(client):
     assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
 
 
+# --- removed accounts ------------------------------------------------------------------------
+
+
+def count_of(html: str) -> int:
+    return int(re.search(r"<strong>([\d,]+)</strong>", html).group(1).replace(",", ""))
+
+
+def test_removed_accounts_leave_the_queue_and_stay_readable_under_their_vendor(
+    client, login, desk, mixed
+):
+    """A removed account's tickets are read only and its timers stopped: the all-accounts queue
+    (any status) leaves them out, with counts that agree; choosing it under Vendor, its own
+    queue and a search still show them, marked removed and not workable."""
+    desk.mind.status = "removed"
+    db.session.commit()
+    keto = {"tech", "refund", "reopened"}
+    login(desk.owner)
+    for query, expected in [
+        ("", keto),
+        ("status=open", {"tech", "refund"}),
+        ("status=reopened", {"reopened"}),
+        ("status=closed", set()),
+        ("f=1", keto),  # any status
+        ("status=open&status=closed&sort=closed", {"tech", "refund"}),
+    ]:
+        html = queue(client, "/tickets/?" + query)
+        assert set(numbers(html)) == {mixed[k].id for k in expected}, query
+        assert count_of(html) == len(expected), query
+    html = queue(client)
+    assert "Customer-support tickets of 1 account," in html
+    assert 'data-testid="removed-accounts-hint"' in html and "(mindshift)" in html
+    assert '<option value="mindshift">mindshift (removed)</option>' in html
+    assert 'data-testid="removed-badge"' not in html
+
+    chosen = queue(client, "/tickets/?vendor=mindshift&f=1")
+    assert set(numbers(chosen)) == {mixed[k].id for k in ("cancel", "tech_recurring", "closed")}
+    assert count_of(chosen) == 3
+    assert '<option value="mindshift" selected>mindshift (removed)</option>' in chosen
+    assert "“mindshift” was removed from your Master Account" in chosen
+    assert chosen.count('data-testid="removed-badge"') == 3
+    assert "Change customer email" not in chosen  # read only: no action on its rows
+    assert 'data-countdown="' not in chosen and "Stopped" in chosen  # its timers no longer run
+    fragment = queue(client, "/tickets/?vendor=mindshift", headers=HX)
+    assert set(numbers(fragment)) == {mixed["cancel"].id, mixed["tech_recurring"].id}
+    assert "was removed from your Master Account" in fragment
+    own = queue(client, "/accounts/mindshift/tickets")
+    assert set(numbers(own)) == {mixed["cancel"].id, mixed["tech_recurring"].id}
+
+    # A search is a look-up: it finds the removed account's ticket too.
+    email = mixed["cancel"].customer_email
+    found = queue(client, "/tickets/", query_string={"q": email})
+    assert numbers(found) == [mixed["cancel"].id] and count_of(found) == 1
+    assert 'data-testid="removed-badge"' in found
+
+
+def test_a_clerk_never_sees_a_removed_accounts_tickets(client, login, desk, make, ticket_for):
+    mine = ticket_for(desk.keto)
+    gone = make.account(desk.owner, "goneacct")
+    theirs = ticket_for(gone)
+    both = make.clerk(desk.owner, accounts=[desk.keto, gone])
+    gone.status = "removed"
+    db.session.commit()
+    login(both)
+    assert numbers(queue(client)) == [mine.id]
+    assert numbers(queue(client, "/tickets/", query_string={"q": theirs.customer_email})) == []
+    assert "goneacct" not in queue(client)
+    assert client.get("/accounts/goneacct/tickets").status_code == 404
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_active_scope_pages_and_counts_agree(desk, ticket_for, monkeypatch, dense):
+    """With ``active_ids`` the rows of every page and the count leave the removed account out,
+    on both plans (ordered index walk and filter index)."""
+    monkeypatch.setattr(queries, "DENSE", 1 if dense else 10_000)
+    kept = [ticket_for(desk.keto, hours=n + 1).id for n in range(4)]
+    for n in range(3):
+        ticket_for(desk.mind, hours=n + 1)
+    visible, active = {desk.keto.id, desk.mind.id}, {desk.keto.id}
+    seen, cursor = [], None
+    while True:
+        page = queries.search(visible, QueueFilter(), cursor=cursor, limit=3, active_ids=active)
+        assert page.total == 4 and not page.total_capped
+        seen += [t.id for t in page.tickets]
+        if not (cursor := page.next_cursor):
+            break
+    assert sorted(seen) == sorted(kept)
+    # Choosing the removed account, or searching, reaches it; without active_ids nothing changes.
+    chosen = queries.search(visible, QueueFilter(account_id=desk.mind.id), active_ids=active)
+    assert chosen.total == 3 and {t.linked_account_id for t in chosen.tickets} == {desk.mind.id}
+    assert queries.search(visible, QueueFilter()).total == 7
+
+
 # --- filters ---------------------------------------------------------------------------------
 
 

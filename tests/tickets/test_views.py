@@ -168,6 +168,29 @@ def test_removed_account_tickets_are_read_only(client, login, desk, ticket_for):
     assert len(events_of(ticket)) == 1
 
 
+def test_a_removed_accounts_ticket_page_says_so_and_counts_down_nothing(
+    client, login, desk, ticket_for
+):
+    """The sweep no longer runs a removed account's timers: the page says the account was
+    removed and the ticket is read only, and shows no countdown to a step that never comes."""
+    ticket = ticket_for(desk.mind, "refund", hours=20)  # processed within ~4 h while linked
+    login(desk.owner)
+    before = page(client, ticket)
+    assert "expiration-box" in before and 'data-testid="account-removed"' not in before
+    desk.mind.status = "removed"
+    desk.mind.removed_at = desk.clock
+    db.session.commit()
+    html = page(client, ticket)
+    notice = re.search(r'data-testid="account-removed".*?</div>\s*</div>', html, re.S).group(0)
+    assert "“mindshift” was removed on" in notice and "this ticket is read only" in notice
+    assert "timers no longer run" in notice and "Link the account again" in notice
+    assert "expiration-box" not in html
+    fields = re.search(r'<dl class="ticket-fields.*?</dl>', html, re.S).group(0)
+    assert "Stopped" in fields and 'data-countdown="' not in fields
+    fragment = client.get(f"/tickets/{ticket.id}", headers=HX).get_data(as_text=True)
+    assert 'data-testid="account-removed"' in fragment
+
+
 # --- comment: success, refusal, htmx ---------------------------------------------------------
 
 

@@ -1,12 +1,12 @@
-"""The ticket queue: every visible account's tickets (or one account's), filters in the URL,
-keyset pages, and the inline "change customer email" of a row."""
+"""The ticket queue: every active account's tickets (or one account's, removed ones included),
+filters in the URL, keyset pages, and the inline "change customer email" of a row."""
 
 from __future__ import annotations
 
 from flask import abort, request, url_for
 from flask_wtf.csrf import generate_csrf
 
-from portal.accounts.models import LinkedAccount
+from portal.accounts.models import AccountStatus, LinkedAccount
 from portal.authz.permissions import Action
 from portal.authz.policy import can
 from portal.authz.scope import current_principal, load_or_404
@@ -46,8 +46,17 @@ def _queue(nickname: str | None = None):
     if account is not None and can(principal, Action.TAB_ACCOUNTS) and not is_fragment_request():
         account_page = db.session.get(LinkedAccount, account.id)
     form, filt = forms.queue_filter(request.args, accounts, fixed_account=account)
-    page = queries.search(principal.account_ids, filt, cursor=request.args.get("after"))
+    # Removed accounts are read only and their timers stopped: the all-accounts queue leaves
+    # them out; choosing one (vendor filter, its own queue) or a search still reaches them.
+    page = queries.search(
+        principal.account_ids,
+        filt,
+        cursor=request.args.get("after"),
+        active_ids=principal.active_account_ids,
+    )
     by_id = {a.id: a for a in accounts}
+    removed_accounts = [a for a in accounts if a.status == AccountStatus.REMOVED]
+    chosen = by_id.get(filt.account_id) if filt.account_id is not None else None
     links = row_links()
     now, zone = utcnow(), viewer_tz()
     rows = [present(t, by_id[t.linked_account_id], links, now=now, zone=zone) for t in page.tickets]
@@ -63,6 +72,9 @@ def _queue(nickname: str | None = None):
         account=account,
         account_page=account_page,
         account_list=accounts,
+        active_count=len(accounts) - len(removed_accounts),
+        removed_accounts=removed_accounts,
+        chosen_removed=chosen if chosen and chosen.status == AccountStatus.REMOVED else None,
         rows=rows,
         sort_labels=queries.SORT_LABELS,
         action_url=url_for(endpoint, **here),
@@ -127,10 +139,19 @@ def row_links() -> dict[str, str]:
     }
 
 
+STOPPED = presenters.Expiration(
+    "Stopped",
+    "none",
+    title="The account was removed: the portal no longer runs this ticket's timers",
+)
+
+
 def present(ticket: Ticket, account, links: dict[str, str], *, now=None, zone: str | None = None):
-    """A ticket as the queue prints it (``presenters.row``), with this user's permissions."""
+    """A ticket as the queue prints it (``presenters.row``), with this user's permissions. A
+    removed account's timers no longer run (the sweep skips it): no countdown to a step that
+    never comes."""
     principal = current_principal()
-    return presenters.row(
+    row = presenters.row(
         ticket,
         account,
         now=now or utcnow(),
@@ -139,6 +160,9 @@ def present(ticket: Ticket, account, links: dict[str, str], *, now=None, zone: s
         may_see_order=can(principal, Action.TRANSACTION_VIEW, ticket),
         may_work=can(principal, Action.TICKET_WORK, ticket),
     )
+    if account.status == AccountStatus.REMOVED and row.expiration.at is not None:
+        row.expiration = STOPPED
+    return row
 
 
 def row_context(ticket: Ticket, **extra) -> dict:
