@@ -24,7 +24,7 @@ from portal.auth.forms import (
     StepUpOnlyForm,
 )
 from portal.auth.models import Role, SecurityAnswer, User, UserSession
-from portal.auth.questions import QUESTIONS
+from portal.auth.questions import QUESTIONS, clean_hint
 from portal.authz.permissions import Action
 from portal.crypto import pepper
 from portal.extensions import db, limiter
@@ -289,7 +289,7 @@ def change_questions():
         for position, (entry, answer_hash) in enumerate(zip(form.entries(), hashes), start=1):
             db.session.add(SecurityAnswer(user_id=user.id, position=position,
                                           question_key=entry.question, answer_hash=answer_hash,
-                                          hint=(entry.hint or "").strip()))
+                                          hint=clean_hint(entry.hint)))
         audit.record("recovery.questions_changed", user=user, now=now)
         services.queue_auth_mail("recovery_questions_changed", user,
                                  "Your security questions were changed", now=now)

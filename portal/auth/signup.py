@@ -25,7 +25,7 @@ from portal import audit
 from portal.accounts.models import AccountSource, AccountStatus, LinkedAccount, MasterAccount
 from portal.auth import hashing, services
 from portal.auth.models import OneTimeToken, Role, SecurityAnswer, TokenPurpose, User
-from portal.auth.questions import Entry
+from portal.auth.questions import Entry, clean_hint
 from portal.crypto import encrypt, pepper
 from portal.extensions import db
 
@@ -170,7 +170,7 @@ def create_master_account(data: SignUp, *, email: str, nickname: str, pin_hash: 
     for position, (entry, answer_hash) in enumerate(zip(data.questions, answer_hashes), start=1):
         db.session.add(SecurityAnswer(
             user_id=owner.id, position=position, question_key=entry.question,
-            answer_hash=answer_hash, hint=(entry.hint or "").strip(),
+            answer_hash=answer_hash, hint=clean_hint(entry.hint),
         ))
     link_first_account(master, owner, nickname=nickname, password=data.account_password,
                        timezone=data.timezone, now=now)

@@ -188,6 +188,17 @@ def test_changing_the_questions_needs_the_pin_and_sane_hints(client, owner):
     assert "What was the make of your first car?" in page and "Saab" not in page  # the answer never shows
 
 
+def test_a_hint_padded_with_spaces_is_saved_collapsed(client, owner):
+    """Same as at sign-up: checked ≤ 120 after collapsing spaces, so stored collapsed (the raw
+    text overflowed VARCHAR(120) on PostgreSQL). Runs on both databases."""
+    padded = "Swedish," + " " * 160 + "  from Trollhättan"
+    ok = client.post("/auth/security/questions",
+                     data=dict(QUESTIONS, **{"q-stepup": PIN, "q-hint_1": padded}))
+    assert ok.status_code == 303
+    db.session.refresh(owner)
+    assert [a.hint for a in owner.security_answers] == ["Swedish, from Trollhättan", "A chemist"]
+
+
 # --- two-factor -----------------------------------------------------------------------------------
 
 

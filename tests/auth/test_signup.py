@@ -198,6 +198,17 @@ def test_someone_elses_nickname_is_refused_even_for_a_registered_email(client, m
     assert not mails("signup_existing")
 
 
+def test_a_hint_padded_with_spaces_is_stored_collapsed(client):
+    """The rules measure a hint with its spaces collapsed (≤ 120); storing the raw 170
+    characters overflowed VARCHAR(120) — a 500 on PostgreSQL. Runs on both databases."""
+    padded = "A dog," + " " * 150 + "three   letters "
+    assert post(client, hint_1=padded).status_code == 303
+    owner = db.session.scalar(select(User).where(User.email == "nora@shop.test"))
+    hints = [a.hint for a in db.session.scalars(select(SecurityAnswer).where(
+        SecurityAnswer.user_id == owner.id).order_by(SecurityAnswer.position))]
+    assert hints == ["A dog, three letters", "Silk and bouchons"]
+
+
 @pytest.mark.parametrize("state", ["unknown", "existing", "locked", "unconfirmed", "disabled"])
 def test_sign_up_does_the_same_hash_work_for_every_email(client, make, now, counting_hasher, state):
     """S12: the response and the argon2 work are the same whatever the email's state."""
