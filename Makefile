@@ -65,7 +65,10 @@ check-app:
 # --- run -----------------------------------------------------------------------------------------
 
 # Runs on the embedded defaults (SQLite, Huey on SQLite, mail kept for /dev/mail): no system services.
+# Links in mail and in the printed demo logins point at this server's port unless PORTAL_BASE_URL
+# is set (scripts/serve.py does the same for the server and the worker).
 run: export PORTAL_ENV ?= development
+run: export PORTAL_BASE_URL ?= http://127.0.0.1:$(or $(PORT),5000)
 run: deps assets check-app
 	$(FLASK) db upgrade
 	$(FLASK) demo --if-empty

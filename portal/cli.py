@@ -1,6 +1,7 @@
 """``flask --app portal …`` commands: demo data, logins, the timers sweep, mail delivery."""
 from __future__ import annotations
 
+import re
 import time
 from datetime import datetime
 from pathlib import Path
@@ -34,11 +35,17 @@ def init_app(app: Flask) -> None:
         """Load demo data (or a benchmark data set) into an empty database."""
         from portal.demo import generator
 
+        if _demo_owner_exists():
+            # Run twice (or by every `make run`): the demo data is there, which is what was asked.
+            click.echo("Demo data already loaded; nothing to do. (`flask --app portal demo-logins` "
+                       "prints the logins; to load it afresh, empty the database first: make reset-db.)")
+            return
         if generator.is_loaded():
             if if_empty:
-                click.echo("Demo data already loaded; nothing to do.")
+                click.echo("The database already has users; demo data not loaded.")
                 return
-            raise click.ClickException("The database is not empty; demo data loads into an empty one.")
+            raise click.ClickException("The database holds other data than the demo; demo data "
+                                       "loads only into an empty database.")
         started = time.monotonic()
         summary = generator.generate(
             size, seed=seed or current_app.config["DEMO_SEED"], now=_parse_now(now),
@@ -60,7 +67,7 @@ def init_app(app: Flask) -> None:
         if not path.exists():
             click.echo("No demo logins: load the demo data with `flask --app portal demo`.")
             return
-        click.echo(path.read_text())
+        click.echo(_with_base_url(path.read_text(), current_app.config["BASE_URL"]))
 
     @app.cli.command("sweep")
     @click.option("--now", default=None, help="Pretend it is this UTC time (ISO 8601).")
@@ -77,6 +84,26 @@ def init_app(app: Flask) -> None:
         from portal.notifications import outbox
 
         click.echo(outbox.deliver_due(utcnow(), limit=1000))
+
+
+def _demo_owner_exists() -> bool:
+    from portal.auth.models import User
+    from portal.demo.generator import OWNER_EMAIL
+
+    return db.session.scalar(select(User.id).where(User.email == OWNER_EMAIL)) is not None
+
+
+_OPEN_BASE = re.compile(r"\(open (\S+)\)")
+
+
+def _with_base_url(text: str, base: str) -> str:
+    """The logins file names the address the portal had when the demo was loaded; print it with
+    today's (``PORT=8080 make run`` after a first run on 5000 links to :8080)."""
+    first_line = text.split("\n", 1)[0]
+    recorded = _OPEN_BASE.search(first_line)
+    if recorded is None or recorded.group(1) == base:
+        return text
+    return text.replace(recorded.group(1), base)
 
 
 def _issue_demo_keys() -> dict[str, str]:

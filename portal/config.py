@@ -42,8 +42,11 @@ class Config:
     WTF_CSRF_TIME_LIMIT = None
     WTF_CSRF_SSL_STRICT = True
 
-    # Rate limits (Flask-Limiter). Memory store by default, Redis in production.
+    # Rate limits (Flask-Limiter). Memory store by default, Redis in production. A memory store
+    # counts per process: production refuses it unless RATELIMIT_ALLOW_MEMORY says exactly one web
+    # process serves the portal (scripts/serve.py runs one gunicorn worker for it).
     RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_ALLOW_MEMORY = False
     RATELIMIT_ENABLED = True
     RATELIMIT_HEADERS_ENABLED = True
 
@@ -104,6 +107,53 @@ PROFILES = {
     "testing": TestingConfig,
     "production": ProductionConfig,
 }
+
+
+# Settings that are durations: an environment variable gives them in seconds.
+DURATIONS = (
+    "SESSION_IDLE_TIMEOUT",
+    "SESSION_ABSOLUTE_LIFETIME",
+    "PERMANENT_SESSION_LIFETIME",
+    "REMEMBER_COOKIE_DURATION",
+)
+
+
+def _duration(name: str, value) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            value = None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise RuntimeError(f"PORTAL_{name} must be a positive number of seconds, not {value!r}")
+    return timedelta(seconds=value)
+
+
+def uses_memory_rate_limits(uri) -> bool:
+    """True for Flask-Limiter's per-process memory store (the default)."""
+    return str(uri or "memory://").strip().strip("\"'").startswith("memory://")
+
+
+def finish(cfg) -> None:
+    """Normalise settings read from the environment and refuse unsafe production set-ups that
+    depend on them. Runs on every app, after the PORTAL_* variables and the overrides are in."""
+    for name in DURATIONS:
+        if name in cfg and cfg[name] is not None:
+            cfg[name] = _duration(name, cfg[name])
+    if (
+        cfg.get("ENV") == "production"
+        and cfg.get("RATELIMIT_ENABLED", True)
+        and uses_memory_rate_limits(cfg.get("RATELIMIT_STORAGE_URI"))
+        and not cfg.get("RATELIMIT_ALLOW_MEMORY")
+    ):
+        raise RuntimeError(
+            "PORTAL_RATELIMIT_STORAGE_URI is memory:// in production: every web process would "
+            "count login, PIN and reset attempts on its own, so the limits would multiply. Set it "
+            "to a shared store (e.g. redis://host:6379/1), or set PORTAL_RATELIMIT_ALLOW_MEMORY=true "
+            "if exactly one web process (one gunicorn worker) serves the portal."
+        )
 
 
 def load_secret_key(instance_path: Path) -> str:

@@ -5,6 +5,11 @@
 
 If either process exits, the other one is stopped and this script exits non-zero, so a crashed
 worker can never go unnoticed behind a running web server.
+
+Links in mail point at PORTAL_BASE_URL, which defaults here to http://127.0.0.1:$PORT (so
+``PORT=8080`` mails :8080 links). With the default memory:// rate-limit store (counts per
+process) gunicorn runs ONE worker process with more threads, so every limit counts all requests;
+with a shared store (PORTAL_RATELIMIT_STORAGE_URI=redis://…) it runs two.
 """
 
 from __future__ import annotations
@@ -37,14 +42,33 @@ def program(name: str) -> str:
     return found
 
 
-def commands(port: str) -> dict[str, list[str]]:
+def memory_rate_limits(environ) -> bool:
+    """True when Flask-Limiter keeps its counters in each process's memory (the default)."""
+    uri = str(environ.get("PORTAL_RATELIMIT_STORAGE_URI") or "memory://")
+    return uri.strip().strip("\"'").startswith("memory://")
+
+
+def web_processes(environ) -> tuple[int, int]:
+    """(gunicorn worker processes, threads each). Per-process counters need a single process:
+    two workers let 10 of 14 forgot-password posts through a 5-per-15-minutes limit. Flags given
+    here beat GUNICORN_CMD_ARGS, so that cannot undo it."""
+    return (1, 8) if memory_rate_limits(environ) else (2, 4)
+
+
+def base_url(port: str, environ) -> str:
+    """Where links in mail point: PORTAL_BASE_URL if set, else this server's own address."""
+    return environ.get("PORTAL_BASE_URL") or f"http://127.0.0.1:{port}"
+
+
+def commands(port: str, environ=None) -> dict[str, list[str]]:
     """The two processes to run."""
+    workers, threads = web_processes(os.environ if environ is None else environ)
     return {
         "web": [
             program("gunicorn"),
             "wsgi:app",
-            *f"--bind 127.0.0.1:{port} --workers 2 --threads 4 --graceful-timeout 10".split(),
-            *"--access-logfile -".split(),
+            *f"--bind 127.0.0.1:{port} --workers {workers} --threads {threads}".split(),
+            *"--graceful-timeout 10 --access-logfile -".split(),
         ],
         "worker": [program("huey_consumer"), "portal.worker.huey", "-w", "2", "-k", "thread"],
     }
@@ -130,8 +154,15 @@ class Supervisor:
 
 def main() -> int:
     port = os.environ.get("PORT") or "5000"
+    # Both children inherit it: the web server's and the worker's mail carry links to this port.
+    os.environ["PORTAL_BASE_URL"] = base_url(port, os.environ)
+    workers, threads = web_processes(os.environ)
     print(
-        f"serve: portal on http://127.0.0.1:{port}/ with its Huey worker; Ctrl-C stops both",
+        f"serve: portal on http://127.0.0.1:{port}/ with its Huey worker; Ctrl-C stops both\n"
+        f"serve: links in mail use {os.environ['PORTAL_BASE_URL']}; {workers} web process"
+        f"{'es' if workers > 1 else ''} × {threads} threads"
+        + (" (rate limits are counted in memory: one process; set PORTAL_RATELIMIT_STORAGE_URI="
+           "redis://… for more)" if memory_rate_limits(os.environ) else ""),
         file=sys.stderr,
         flush=True,
     )

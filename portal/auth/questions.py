@@ -1,7 +1,8 @@
 """The security questions an owner picks two of at sign-up (DOMAIN.md §1), and their rules.
 
 Answers are hashed (argon2id) after ``hashing.normalise_answer`` (NFKC, case-folded, spaces
-collapsed), so "New  York" and "new york" match. A hint must help without giving the answer
+collapsed), so "New  York" and "new york" match. Hints are stored as ``clean_hint`` gives them
+(spaces collapsed), the length the rules check. A hint must help without giving the answer
 away: one that contains its answer is refused. Questions and hints are shown only after the
 owner opened an emailed recovery link, never to an anonymous visitor (auth/README.md).
 """
@@ -39,6 +40,12 @@ def _fold(text: str | None) -> str:
     return " ".join(unicodedata.normalize("NFKC", text or "").casefold().split())
 
 
+def clean_hint(text: str | None) -> str:
+    """The hint as stored and shown: NFKC, runs of spaces (and line breaks) collapsed, ends
+    trimmed. Its length is what MAX_HINT limits — the raw text may be longer."""
+    return " ".join(unicodedata.normalize("NFKC", text or "").split())
+
+
 def _squash(text: str | None) -> str:
     return "".join(ch for ch in _fold(text) if ch.isalnum())
 
@@ -61,7 +68,7 @@ def problems(entries: list[Entry]) -> dict[tuple[int, str], str]:
         hint = _fold(entry.hint)
         if not hint:
             errors[(i, "hint")] = "Please give a hint that helps you remember the answer."
-        elif len(hint) > MAX_HINT:
+        elif max(len(hint), len(clean_hint(entry.hint))) > MAX_HINT:
             errors[(i, "hint")] = f"Please keep the hint under {MAX_HINT} characters."
         elif answer and (answer in hint or (_squash(answer) and _squash(answer) in _squash(hint))):
             errors[(i, "hint")] = "The hint must not contain the answer."

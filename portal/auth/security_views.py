@@ -24,7 +24,7 @@ from portal.auth.forms import (
     StepUpOnlyForm,
 )
 from portal.auth.models import Role, SecurityAnswer, User, UserSession
-from portal.auth.questions import QUESTIONS
+from portal.auth.questions import QUESTIONS, clean_hint
 from portal.authz.permissions import Action
 from portal.crypto import pepper
 from portal.extensions import db, limiter
@@ -157,6 +157,14 @@ def _questions_form(user: User, formdata=None) -> QuestionsForm:
     return QuestionsForm(prefix="q")
 
 
+def _keep_passed_stepup(form) -> None:
+    """A correct PIN on a form refused for another reason (a weak new PIN, a hint that gives the
+    answer away) still counts for the next 10 minutes, as on the Users and Accounts tabs:
+    ``stepup.verify`` marked the session row (and wrote the audit row); keep both."""
+    if form.stepup.data and not form.stepup.errors:
+        db.session.commit()
+
+
 def _clerks_without_2fa(owner: User) -> int:
     return db.session.scalar(
         select(func.count(User.id)).where(
@@ -267,6 +275,7 @@ def change_pin():
                                  via="change")
         db.session.commit()
         return _card("pin_card", changed=True, message={"card": "pin", "text": "Your PIN is changed."})
+    _keep_passed_stepup(form)
     form.pin.data = form.pin_confirm.data = form.stepup.data = None
     return _card("pin_card", pin_form=form)
 
@@ -289,7 +298,7 @@ def change_questions():
         for position, (entry, answer_hash) in enumerate(zip(form.entries(), hashes), start=1):
             db.session.add(SecurityAnswer(user_id=user.id, position=position,
                                           question_key=entry.question, answer_hash=answer_hash,
-                                          hint=(entry.hint or "").strip()))
+                                          hint=clean_hint(entry.hint)))
         audit.record("recovery.questions_changed", user=user, now=now)
         services.queue_auth_mail("recovery_questions_changed", user,
                                  "Your security questions were changed", now=now)
@@ -297,6 +306,7 @@ def change_questions():
         db.session.refresh(user)
         return _card("questions_card", changed=True,
                      message={"card": "questions", "text": "Your security questions are saved."})
+    _keep_passed_stepup(form)
     form.answer_1.data = form.answer_2.data = form.stepup.data = None
     return _card("questions_card", questions_form=form)
 

@@ -7,7 +7,9 @@ chosen (``recovery.complete_password``); the first account goes from "pending" t
 Enumeration (S12): an email that already has a login gets exactly the same answer and the same
 argon2 work (three hashes) as a new one — only the mailbox learns the difference.
 A nickname is different: it names a ClickBank account, and one that is already linked to a
-Master Account is refused with a clear field error.
+Master Account is refused with a clear field error — unless it is the account of the owner whose
+email is being signed up again (identical details after a lost confirmation mail): that gets the
+neutral answer and the mail like any other repeat of a registered email.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from portal import audit
 from portal.accounts.models import AccountSource, AccountStatus, LinkedAccount, MasterAccount
 from portal.auth import hashing, services
 from portal.auth.models import OneTimeToken, Role, SecurityAnswer, TokenPurpose, User
-from portal.auth.questions import Entry
+from portal.auth.questions import Entry, clean_hint
 from portal.crypto import encrypt, pepper
 from portal.extensions import db
 
@@ -97,9 +99,24 @@ def _release_if_abandoned(account: LinkedAccount, now: datetime) -> bool:
     return True
 
 
-def check_nickname(nickname: str, *, now: datetime) -> None:
+def _is_their_own(holder: LinkedAccount, user: User | None) -> bool:
+    """The nickname belongs to the Master Account of the owner with the email being signed up."""
+    return user is not None and user.is_owner and holder.master_account_id == user.master_account_id
+
+
+def check_nickname(nickname: str, *, now: datetime, owner: User | None = None) -> None:
+    """Raise :class:`NicknameTaken` unless the nickname is free (or released now).
+
+    ``owner`` is the user already registered with the email being signed up, if any: their own
+    account's nickname is not "taken" — that is someone signing up again with the same details
+    (a lost confirmation mail), who gets the neutral answer and the mail, not a field error.
+    Checked before the release of an abandoned sign-up, so a repeat of one's own sign-up never
+    gives one's own pending account away.
+    """
     holder = _active_holder(normalise_nickname(nickname))
-    if holder is not None and not _release_if_abandoned(holder, now):
+    if holder is None or _is_their_own(holder, owner):
+        return
+    if not _release_if_abandoned(holder, now):
         raise NicknameTaken(nickname)
 
 
@@ -114,9 +131,8 @@ def sign_up(data: SignUp, *, now: datetime) -> User | None:
     pin_hash = hashing.hash_secret(pepper(data.pin.strip()))
     answer_hashes = [hashing.hash_secret(hashing.normalise_answer(q.answer or "")) for q in data.questions]
     nickname = normalise_nickname(data.nickname)
-    check_nickname(nickname, now=now)
-
     existing = services.find_user(email)
+    check_nickname(nickname, now=now, owner=existing)
     if existing is not None:
         _tell_existing(existing, now=now)
         db.session.commit()
@@ -128,8 +144,8 @@ def sign_up(data: SignUp, *, now: datetime) -> User | None:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()  # a concurrent sign-up took the email or the nickname first
-        check_nickname(nickname, now=now)
         existing = services.find_user(email)
+        check_nickname(nickname, now=now, owner=existing)
         if existing is not None:
             _tell_existing(existing, now=now)
             db.session.commit()
@@ -154,7 +170,7 @@ def create_master_account(data: SignUp, *, email: str, nickname: str, pin_hash: 
     for position, (entry, answer_hash) in enumerate(zip(data.questions, answer_hashes), start=1):
         db.session.add(SecurityAnswer(
             user_id=owner.id, position=position, question_key=entry.question,
-            answer_hash=answer_hash, hint=(entry.hint or "").strip(),
+            answer_hash=answer_hash, hint=clean_hint(entry.hint),
         ))
     link_first_account(master, owner, nickname=nickname, password=data.account_password,
                        timezone=data.timezone, now=now)

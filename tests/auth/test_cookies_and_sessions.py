@@ -264,3 +264,40 @@ def test_login_answers_the_same_with_exactly_one_hash_check(client, make, counti
     assert response.status_code == 200
     assert "Wrong email or password, or the account cannot log in right now." in page
     assert db.session.scalar(select(User).where(User.email == "nobody")) is None
+
+
+def test_session_lifetimes_from_the_environment_are_seconds(monkeypatch, tmp_path):
+    """PORTAL_SESSION_IDLE_TIMEOUT=900 arrives as the int 900: it must mean 900 seconds, and
+    logged-in pages must keep working (an int added to a datetime crashed every one of them)."""
+    monkeypatch.setenv("PORTAL_SESSION_IDLE_TIMEOUT", "900")
+    monkeypatch.setenv("PORTAL_SESSION_ABSOLUTE_LIFETIME", "7200")
+    monkeypatch.setenv("PORTAL_REMEMBER_COOKIE_DURATION", "86400")
+    app = create_app({
+        "ENV": "testing", "SECRET_KEY": "x" * 32, "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False,
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'env.db'}",
+    })
+    assert app.config["SESSION_IDLE_TIMEOUT"] == timedelta(seconds=900)
+    assert app.config["SESSION_ABSOLUTE_LIFETIME"] == timedelta(hours=2)
+    assert app.config["REMEMBER_COOKIE_DURATION"] == timedelta(days=1)
+    from tests.factories import Factory
+
+    now = utcnow()
+    with app.app_context():
+        db.create_all()
+        owner = Factory().owner()
+        client = app.test_client()
+        client.post("/auth/login", data={"email": owner.email, "password": PASSWORD})
+        assert client.get("/auth/security").status_code == 200
+        token = sessions.start(owner, now=now)
+        db.session.commit()
+        assert sessions.load(token, now=now + timedelta(seconds=899)) is not None  # (touches it)
+        assert sessions.load(token, now=now + timedelta(seconds=899 + 901)) is None
+        db.session.remove()
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-5", "true"])
+def test_a_session_lifetime_that_is_not_seconds_stops_the_start_clearly(monkeypatch, tmp_path, value):
+    monkeypatch.setenv("PORTAL_SESSION_IDLE_TIMEOUT", value)
+    with pytest.raises(RuntimeError, match="PORTAL_SESSION_IDLE_TIMEOUT must be a positive number of seconds"):
+        create_app({"ENV": "testing", "SECRET_KEY": "x" * 32,
+                    "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'env.db'}"})

@@ -80,3 +80,15 @@ def test_a_hint_that_contains_its_answer_is_refused(hint):
 
 def test_a_multi_word_answer_is_found_in_a_hint_without_its_spaces():
     assert (1, "hint") in problems(entries(a2="New York", h2="newyork, of course"))
+
+
+def test_a_hint_is_measured_and_stored_with_its_spaces_collapsed():
+    from portal.auth.questions import MAX_HINT, Entry, clean_hint, problems
+
+    padded = Entry("first_pet", "Rex", "A dog," + " " * 150 + "three letters")
+    assert not problems([padded])
+    assert clean_hint(padded.hint) == "A dog, three letters"
+    assert clean_hint("  two\n lines\tand　ideographic space ") == "two lines and ideographic space"
+    too_long = Entry("first_pet", "Rex", "word " * 25)
+    assert len(clean_hint(too_long.hint)) > MAX_HINT
+    assert problems([too_long]) == {(0, "hint"): f"Please keep the hint under {MAX_HINT} characters."}

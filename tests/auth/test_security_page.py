@@ -158,6 +158,28 @@ def test_a_straight_run_pin_is_refused_with_the_reason(client, owner):
     assert "A straight run of digits" in page
 
 
+def test_a_correct_pin_is_remembered_when_the_new_pin_is_refused(client, owner):
+    """The PIN was right, the new PIN too easy: the card asks again only for a new PIN (as the
+    Users and Accounts tabs do), and the next try needs no PIN."""
+    card = client.post("/auth/security/pin", headers=HX, data={
+        "pin-stepup": PIN, "pin-pin": "987654", "pin-pin_confirm": "987654"}).get_data(as_text=True)
+    assert "A straight run of digits" in card and 'name="pin-stepup"' not in card
+    db.session.rollback()  # a real request's end drops what it did not commit (tests share a session)
+    ok = client.post("/auth/security/pin", headers=HX, data={"pin-pin": "730415", "pin-pin_confirm": "730415"})
+    assert "Your PIN is changed." in ok.get_data(as_text=True)
+    db.session.refresh(owner)
+    assert hashing.verify_secret(owner.pin_hash, pepper("730415"))
+
+
+def test_a_wrong_pin_is_not_remembered(client, owner):
+    client.post("/auth/security/pin", data={"pin-stepup": "0000", "pin-pin": "987654", "pin-pin_confirm": "987654"})
+    db.session.rollback()
+    page = client.post("/auth/security/pin", data={"pin-pin": "730415", "pin-pin_confirm": "730415"})
+    assert "Please enter your PIN to confirm." in page.get_data(as_text=True)
+    db.session.refresh(owner)
+    assert hashing.verify_secret(owner.pin_hash, pepper(PIN))
+
+
 def test_five_wrong_pins_block_the_sensitive_changes(client, owner):
     for _ in range(5):
         client.post("/auth/security/pin", data={"pin-stepup": "0000", "pin-pin": "730415", "pin-pin_confirm": "730415"})
@@ -186,6 +208,28 @@ def test_changing_the_questions_needs_the_pin_and_sane_hints(client, owner):
     assert mails("recovery_questions_changed")
     page = client.get("/auth/security").get_data(as_text=True)
     assert "What was the make of your first car?" in page and "Saab" not in page  # the answer never shows
+
+
+def test_a_correct_pin_is_remembered_when_a_hint_is_refused(client, owner):
+    card = client.post("/auth/security/questions", headers=HX, data=dict(
+        QUESTIONS, **{"q-stepup": PIN, "q-hint_1": "saab 900"})).get_data(as_text=True)
+    assert "The hint must not contain the answer." in card and 'name="q-stepup"' not in card
+    db.session.rollback()  # a real request's end drops what it did not commit (tests share a session)
+    ok = client.post("/auth/security/questions", data=QUESTIONS)
+    assert ok.status_code == 303
+    db.session.refresh(owner)
+    assert [a.hint for a in owner.security_answers] == ["Swedish", "A chemist"]
+
+
+def test_a_hint_padded_with_spaces_is_saved_collapsed(client, owner):
+    """Same as at sign-up: checked ≤ 120 after collapsing spaces, so stored collapsed (the raw
+    text overflowed VARCHAR(120) on PostgreSQL). Runs on both databases."""
+    padded = "Swedish," + " " * 160 + "  from Trollhättan"
+    ok = client.post("/auth/security/questions",
+                     data=dict(QUESTIONS, **{"q-stepup": PIN, "q-hint_1": padded}))
+    assert ok.status_code == 303
+    db.session.refresh(owner)
+    assert [a.hint for a in owner.security_answers] == ["Swedish, from Trollhättan", "A chemist"]
 
 
 # --- two-factor -----------------------------------------------------------------------------------

@@ -138,6 +138,77 @@ def test_an_unconfirmed_owner_signing_up_again_gets_a_fresh_confirmation_link(cl
     assert db.session.scalar(select(LinkedAccount).where(LinkedAccount.nickname == "othershop")) is None
 
 
+def test_signing_up_again_with_identical_details_mails_a_fresh_link_not_a_field_error(client):
+    """Someone who lost the confirmation mail posts the very same form again (same email, same
+    nickname): their own pending account is not "already linked" — the neutral answer and a
+    fresh confirmation link, and nothing new is created."""
+    first = post(client)
+    old_link = last_link("signup_confirm")
+    again = post(client)
+    assert again.status_code == 303 and again.headers["Location"] == first.headers["Location"]
+    assert "already linked" not in again.get_data(as_text=True)
+    assert len(mails("signup_confirm")) == 2 and last_link("signup_confirm") != old_link
+    [account] = db.session.scalars(select(LinkedAccount)).all()
+    assert (account.nickname, account.status) == ("norashop", "pending")
+    assert len(db.session.scalars(select(User)).all()) == 1
+
+
+def test_the_fresh_link_of_a_repeated_sign_up_confirms_the_pending_account(client, open_link):
+    post(client)
+    post(client)
+    open_link(last_link("signup_confirm"))
+    done = client.post("/auth/set-password", data={
+        "step": "password", "new_password": GOOD_PASSWORD, "confirm_password": GOOD_PASSWORD})
+    assert done.status_code == 303
+    account = db.session.scalar(select(LinkedAccount).where(LinkedAccount.nickname == "norashop"))
+    assert account.status == "linked"
+
+
+def test_repeating_an_expired_sign_up_keeps_the_own_pending_account(client, now):
+    """Past the link's expiry the nickname is free for others — but not taken from the same
+    owner signing up again: the account stays theirs and a fresh link goes out."""
+    from unittest import mock
+
+    with mock.patch("portal.auth.views.utcnow", return_value=now):
+        post(client)
+    with mock.patch("portal.auth.views.utcnow", return_value=now + timedelta(hours=30)):
+        assert post(client).status_code == 303
+    [account] = db.session.scalars(select(LinkedAccount)).all()
+    assert account.status == "pending" and not events("account.released")
+    assert len(mails("signup_confirm")) == 2
+
+
+def test_a_confirmed_owner_signing_up_again_with_their_own_nickname_gets_the_neutral_answer(
+        client, make):
+    owner = make.owner(email="nora@shop.test")
+    make.account(owner, "norashop")
+    response = post(client)
+    assert response.status_code == 303 and response.headers["Location"].endswith("/check-your-mailbox")
+    [notice] = mails("signup_existing")
+    assert notice.recipient == "nora@shop.test"
+
+
+def test_someone_elses_nickname_is_refused_even_for_a_registered_email(client, make):
+    """The exception is only for the owner's own account: a registered email with another
+    Master Account's nickname still gets the field error, as an unknown email does (S12)."""
+    make.owner(email="nora@shop.test")
+    make.account(make.owner(), "norashop")
+    page = post(client).get_data(as_text=True)
+    assert "This ClickBank account is already linked to a Master Account." in page
+    assert not mails("signup_existing")
+
+
+def test_a_hint_padded_with_spaces_is_stored_collapsed(client):
+    """The rules measure a hint with its spaces collapsed (≤ 120); storing the raw 170
+    characters overflowed VARCHAR(120) — a 500 on PostgreSQL. Runs on both databases."""
+    padded = "A dog," + " " * 150 + "three   letters "
+    assert post(client, hint_1=padded).status_code == 303
+    owner = db.session.scalar(select(User).where(User.email == "nora@shop.test"))
+    hints = [a.hint for a in db.session.scalars(select(SecurityAnswer).where(
+        SecurityAnswer.user_id == owner.id).order_by(SecurityAnswer.position))]
+    assert hints == ["A dog, three letters", "Silk and bouchons"]
+
+
 @pytest.mark.parametrize("state", ["unknown", "existing", "locked", "unconfirmed", "disabled"])
 def test_sign_up_does_the_same_hash_work_for_every_email(client, make, now, counting_hasher, state):
     """S12: the response and the argon2 work are the same whatever the email's state."""

@@ -43,6 +43,46 @@ def test_demo_loads_everything_the_issue_names_and_is_idempotent(app):
     again = runner.invoke(args=["demo", "--if-empty"])
     assert again.exit_code == 0 and "already loaded" in again.output
 
+    # Plain `demo` a second time is a no-op too, not "The database is not empty" with exit 1.
+    users = db.session.scalar(select(func.count(User.id)))
+    plain = runner.invoke(args=["demo"])
+    assert plain.exit_code == 0, plain.output
+    assert "Demo data already loaded; nothing to do." in plain.output
+    assert db.session.scalar(select(func.count(User.id))) == users
+
+    # `PORT=8080 make run` after a first run on the default port: the printed links follow.
+    app.config["BASE_URL"] = "http://127.0.0.1:8080"
+    printed = runner.invoke(args=["demo-logins"]).output
+    assert "open http://127.0.0.1:8080)" in printed and "http://127.0.0.1:8080/dev/mail" in printed
+    assert "portal.test" not in printed and "api@demo.test" in printed
+
+
+def test_demo_refuses_a_database_with_other_data(app, make):
+    """Someone's real data is never mixed with demo data: plain `demo` fails clearly, and
+    `--if-empty` (what `make run` uses) leaves it alone without failing."""
+    make.owner(email="real@vendor.test")
+    runner = app.test_cli_runner()
+    refused = runner.invoke(args=["demo"])
+    assert refused.exit_code == 1
+    assert "holds other data than the demo" in refused.output
+    kept = runner.invoke(args=["demo", "--if-empty"])
+    assert kept.exit_code == 0 and "demo data not loaded" in kept.output
+    assert db.session.scalar(select(func.count(User.id))) == 1
+
+
+def test_demo_logins_print_the_current_address(app):
+    """The logins file is written once, when the demo loads; printed later it uses today's
+    BASE_URL (and leaves it alone when nothing changed)."""
+    from portal import cli
+
+    cli._write_logins({"api@demo.test": "key-123"})
+    runner = app.test_cli_runner()
+    assert "open http://portal.test)" in runner.invoke(args=["demo-logins"]).output
+    app.config["BASE_URL"] = "http://127.0.0.1:8080"
+    printed = runner.invoke(args=["demo-logins"]).output
+    assert "open http://127.0.0.1:8080)" in printed and "http://127.0.0.1:8080/dev/mail" in printed
+    assert "portal.test" not in printed and "key-123" in printed
+
 
 def test_demo_is_deterministic_from_its_seed(app):
     from portal.demo import generator

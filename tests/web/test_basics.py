@@ -155,3 +155,40 @@ def test_the_suite_wide_guard_catches_a_get_that_writes(app, client):
     assert client.get("/sneaky").status_code == 200
     caught, conftest._get_writes[:] = list(conftest._get_writes), []
     assert caught == [("INSERT", "master_accounts", "GET /sneaky")]
+
+
+def _production(tmp_path, **extra) -> dict:
+    return {"ENV": "production", "SECRET_KEY": "x" * 32,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/p.db", **extra}
+
+
+def test_production_refuses_per_process_rate_limits(monkeypatch, tmp_path):
+    """With memory:// each gunicorn worker counts on its own, so a 5-per-15-minutes limit lets
+    5 × workers attempts through: production does not start on it unless told it is alone."""
+    import pytest
+
+    from portal import create_app
+
+    monkeypatch.delenv("PORTAL_RATELIMIT_STORAGE_URI", raising=False)
+    monkeypatch.delenv("PORTAL_RATELIMIT_ALLOW_MEMORY", raising=False)
+    with pytest.raises(RuntimeError, match="PORTAL_RATELIMIT_STORAGE_URI is memory://.*"
+                                           "PORTAL_RATELIMIT_ALLOW_MEMORY=true"):
+        create_app(_production(tmp_path))
+
+
+def test_production_starts_on_memory_rate_limits_when_explicitly_allowed(monkeypatch, tmp_path):
+    from portal import create_app
+
+    monkeypatch.setenv("PORTAL_RATELIMIT_ALLOW_MEMORY", "true")
+    app = create_app(_production(tmp_path))
+    assert app.config["RATELIMIT_STORAGE_URI"] == "memory://"
+
+
+def test_a_shared_rate_limit_store_or_another_profile_needs_no_opt_out():
+    from portal import config
+
+    config.finish({"ENV": "production", "RATELIMIT_STORAGE_URI": "redis://cache:6379/1"})
+    config.finish({"ENV": "production", "RATELIMIT_STORAGE_URI": "memory://", "RATELIMIT_ENABLED": False})
+    config.finish({"ENV": "development", "RATELIMIT_STORAGE_URI": "memory://"})
+    assert config.uses_memory_rate_limits(None) and config.uses_memory_rate_limits('"memory://"')
+    assert not config.uses_memory_rate_limits("redis://cache:6379/1")
