@@ -7,6 +7,7 @@ from pathlib import Path
 
 from flask import Flask
 
+from portal import config
 from portal.config import PROFILES, ROOT, load_secret_key
 
 log = logging.getLogger(__name__)
@@ -84,3 +85,6 @@ def _finish_config(app: Flask) -> None:
     if not cfg.get("SQLALCHEMY_DATABASE_URI"):
         instance.mkdir(parents=True, exist_ok=True)
         cfg["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{instance / 'portal.db'}"
+    # Seconds from PORTAL_* variables become timedeltas; a per-process limiter is refused in
+    # production.
+    config.finish(cfg)

@@ -5,15 +5,9 @@ bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 
 def init_app(app: Flask) -> None:
-    from portal import config
     from portal.auth import gate, security_views, sessions, views  # noqa: F401  (registers routes)
     from portal.extensions import login_manager
     from portal.types import utcnow
-
-    # Session lifetimes and rate limits are this package's settings: make them usable (seconds
-    # from PORTAL_* variables become timedeltas) and refuse a per-process limiter in production.
-    # Belongs in portal._finish_config; called here until that shared file calls it.
-    config.finish(app.config)
 
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
