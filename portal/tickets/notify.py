@@ -94,9 +94,11 @@ def ticket_mail(ticket: Ticket, kind: str, event: TicketEvent, *, now: datetime)
     account = ticket.linked_account
     where = {"linked_account_id": account.id, "master_account_id": account.master_account_id,
              "ticket_id": ticket.id}
-    if account.is_sandbox:
+    if account.is_sandbox and event.kind in CUSTOMER_VISIBLE:
         # On a ClickBank account ClickBank itself mails the customer (and its ticket links lead
-        # to ClickBank); a second mail from the portal would only confuse them.
+        # to ClickBank); a second mail from the portal would only confuse them. A step the
+        # customer cannot see (escalation, hand-off) would reach them as an empty "your ticket
+        # was updated" mail: only the vendor hears of it.
         customer = _customer_copy(ticket, kind, event, history, now)
         queue_email("ticket", to=ticket.customer_email, subject=subject(kind, ticket.locale, ticket),
                     context=customer, now=now, dedupe=f"{kind}:{event.id}:customer", **where)
