@@ -20,10 +20,10 @@ from portal.extensions import db
 from portal.notifications.mail import queue_email
 from portal.support import i18n
 from portal.tickets import services as ticket_services
-from portal.tickets.lifecycle import Refused, TicketType
+from portal.tickets.lifecycle import Party, Refused, TicketType
 from portal.tickets.models import Ticket
 from portal.transactions import services as txn_services
-from portal.transactions.models import Subscription, SubscriptionStatus, Transaction, TxnType
+from portal.transactions.models import Subscription, Transaction, TxnType
 
 RECEIPT_RE = re.compile(r"^[A-Z0-9][A-Z0-9-]{2,39}$")
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
@@ -116,6 +116,8 @@ class OrderView:
     refunded_receipts: set[str] = field(default_factory=set)
     can_refund: bool = False
     can_cancel: bool = False
+    refund_refusal: str | None = None  # why no refund can be requested now (the server's words)
+    cancel_refusal: str | None = None
 
     @property
     def fully_refunded(self) -> bool:
@@ -147,11 +149,13 @@ def order_view(order: Transaction, *, now: datetime) -> OrderView:
         tickets=tickets, refund_deadline=deadline, open_request=open_request, refunded_receipts=refunded,
         download_url=product.download_url if product is not None and order.receipt not in refunded else None,
     )
-    view.can_refund = (open_request is None and now <= deadline and last_charge.receipt not in refunded)
-    view.can_cancel = (
-        open_request is None and order.recurring and subscription is not None
-        and subscription.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED)
-    )
+    # The same rule request_ticket applies (window, already refunded or charged back, the
+    # subscription still billing, one request at a time): the page offers only what it accepts.
+    view.refund_refusal = ticket_services.request_refusal(order, TicketType.REFUND, by=Party.CUSTOMER, now=now)
+    view.can_refund = view.refund_refusal is None
+    if order.recurring:
+        view.cancel_refusal = ticket_services.request_refusal(order, TicketType.CANCEL, by=Party.CUSTOMER, now=now)
+        view.can_cancel = view.cancel_refusal is None
     return view
 
 
@@ -291,6 +295,14 @@ def customer_options(ticket: Ticket, *, now: datetime) -> dict:
     }
 
 
+# Refusals about what already happened to the order, in the words the order page uses for it.
+CUSTOMER_ERRORS = {
+    "already_refunded": "order.is_refunded",
+    "charged_back": "order.is_refunded",
+    "no_active_subscription": "req.cancel_not_possible",
+}
+
+
 def customer_error(t: i18n.Translator, error: Exception, ticket_or_order=None) -> str:
     """A refusal in the customer's language."""
     if isinstance(error, ticket_services.Conflict):
@@ -299,7 +311,7 @@ def customer_error(t: i18n.Translator, error: Exception, ticket_or_order=None) -
     if code == "outside_customer_window" and ticket_or_order is not None:
         account = ticket_or_order.linked_account
         return t("err.outside_customer_window", days=account.customer_refund_days)
-    key = f"err.{code}"
+    key = CUSTOMER_ERRORS.get(code, f"err.{code}")
     if key in i18n.CATALOGUE["en"]:
         return t(key)
     return t("err.not_possible")

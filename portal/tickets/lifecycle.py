@@ -152,6 +152,27 @@ class Rules:
     customer_silent_close_business_days: int = 14
 
 
+class Reversal(StrEnum):
+    """What already took the money of a charge back."""
+
+    REFUNDED = "refunded"
+    CHARGED_BACK = "charged_back"
+
+
+@dataclass(frozen=True)
+class OrderFacts:
+    """What already happened to the order, looked up by the caller (the rules stay pure).
+
+    A refund or cancellation is about the order as it is now, not as it was when the ticket was
+    opened: the last charge may have been refunded through another ticket or charged back, the
+    subscription may have been cancelled on the transaction page. The defaults describe an order
+    nothing has happened to."""
+
+    last_charge: Reversal | None = None  # the charge a refund is about is already reversed
+    subscription_live: bool = True  # the subscription is active or paused (recurring only)
+    open_request: int | None = None  # another refund/cancel ticket still open on the order
+
+
 @dataclass(frozen=True)
 class TicketState:
     ticket_type: TicketType
@@ -170,6 +191,7 @@ class TicketState:
     # A return is on its way back (seed 001): the refund waits for the goods, not for a clock,
     # whatever else happens to the ticket (reopened, refund turned into a cancellation).
     held_for_return: bool = False
+    order: OrderFacts = OrderFacts()
 
     @property
     def is_closed(self) -> bool:
@@ -184,6 +206,7 @@ class Step:
     due_at: datetime
     state: TicketState
     event: EventKind
+    reason: str | None = None  # the Refused code when a due request turned out to be moot
 
 
 # ---------------------------------------------------------------------------------------------
@@ -319,6 +342,44 @@ def _check_type_allowed(ticket_type: TicketType, recurring: bool) -> None:
         )
 
 
+def check_order_allows(ticket_type: TicketType, order: OrderFacts) -> None:
+    """A refund needs a last charge that still holds money; a cancellation a subscription that
+    still bills; and only one refund/cancel request may be open per order at a time."""
+    if not ticket_type.is_money:
+        return
+    if ticket_type is TicketType.REFUND and order.last_charge is Reversal.REFUNDED:
+        raise Refused(
+            "already_refunded",
+            "The last charge of this order was already refunded; there is nothing left to refund.",
+        )
+    if ticket_type is TicketType.REFUND and order.last_charge is Reversal.CHARGED_BACK:
+        raise Refused(
+            "charged_back",
+            "The customer charged the last payment of this order back; it cannot be refunded as well.",
+        )
+    if ticket_type is TicketType.CANCEL and not order.subscription_live:
+        raise Refused(
+            "no_active_subscription",
+            "The subscription is no longer active (already cancelled or ended); there is nothing "
+            "to cancel.",
+        )
+    if order.open_request is not None:
+        raise Refused(
+            "request_already_open",
+            "A refund or cancellation request is already open for this order "
+            f"(ticket #{order.open_request}).",
+        )
+
+
+def _moot(state: TicketState) -> Refused | None:
+    """Why a due request can no longer be carried out (the order changed while it waited)."""
+    try:
+        check_order_allows(state.ticket_type, replace(state.order, open_request=None))
+    except Refused as refused:
+        return refused
+    return None
+
+
 def _check_window(party: Party, sale_at: datetime, now: datetime, rules: Rules, escalated: bool) -> None:
     if party is Party.CUSTOMER:
         if not customer_may_request(sale_at, now, rules):
@@ -344,11 +405,13 @@ def open_ticket(
     now: datetime,
     rules: Rules,
     escalated: bool = False,
+    order: OrderFacts = OrderFacts(),
 ) -> TicketState:
     """A new ticket. Refund/cancel requests by the customer are processed after 24 h, those the
     vendor opens from the transaction after 5 minutes; tech support starts inactivity timers."""
     _require_aware(now)
     _check_type_allowed(ticket_type, recurring)
+    check_order_allows(ticket_type, order)
     base = TicketState(
         ticket_type=ticket_type,
         status=Status.OPEN,
@@ -358,6 +421,7 @@ def open_ticket(
         sale_at=sale_at,
         recurring=recurring,
         escalated=escalated,
+        order=order,
     )
     if ticket_type.is_money:
         _check_window(by, sale_at, now, rules, escalated)
@@ -423,6 +487,7 @@ def change_type(
         _vendor_needs_consent(state, by, customer_agreed, "changed")
     changed = replace(state, ticket_type=to_type)
     if to_type.is_money:
+        check_order_allows(to_type, state.order)
         _check_window(by, state.sale_at, now, rules, state.escalated)
         # Turned into a request by either side: processed within 24 h from now.
         return _schedule_process(changed, now, rules, vendor=False)
@@ -474,6 +539,7 @@ def reopen(state: TicketState, *, by: Party, now: datetime, rules: Rules) -> Tic
         )
     reopened = replace(state, status=Status.REOPENED)
     if state.ticket_type.is_money:
+        check_order_allows(state.ticket_type, state.order)
         _check_window(by, state.sale_at, now, rules, state.escalated)
         return _schedule_process(reopened, now, rules, vendor=False)
     return _schedule_tech(reopened, now, by, rules)
@@ -510,6 +576,9 @@ def process_now(state: TicketState, *, now: datetime) -> TicketState:
         raise Refused(
             "not_a_pending_refund", "Only a pending refund or cancellation can be processed."
         )
+    moot = _moot(state)
+    if moot is not None:
+        raise moot
     return replace(state, next_action=Action.PROCESS, next_action_at=now)
 
 
@@ -534,6 +603,11 @@ def advance(state: TicketState, now: datetime, rules: Rules) -> Step | None:
         return None  # a late catch-up never acts on a weekend; it waits for Monday
     action = state.next_action
     if action is Action.PROCESS:
+        moot = _moot(state)
+        if moot is not None:
+            # Already refunded, charged back or cancelled elsewhere: nothing is carried out and
+            # nobody is told it was; the request closes as withdrawn, saying why.
+            return Step(action, due, _closed(state, RefundState.WITHDRAWN), EventKind.CLOSED, moot.code)
         after = replace(
             state,
             refund_state=RefundState.PROCESSING,

@@ -94,9 +94,11 @@ def ticket_mail(ticket: Ticket, kind: str, event: TicketEvent, *, now: datetime)
     account = ticket.linked_account
     where = {"linked_account_id": account.id, "master_account_id": account.master_account_id,
              "ticket_id": ticket.id}
-    if account.is_sandbox:
+    if account.is_sandbox and event.kind in CUSTOMER_VISIBLE:
         # On a ClickBank account ClickBank itself mails the customer (and its ticket links lead
-        # to ClickBank); a second mail from the portal would only confuse them.
+        # to ClickBank); a second mail from the portal would only confuse them. A step the
+        # customer cannot see (escalation, hand-off) would reach them as an empty "your ticket
+        # was updated" mail: only the vendor hears of it.
         customer = _customer_copy(ticket, kind, event, history, now)
         queue_email("ticket", to=ticket.customer_email, subject=subject(kind, ticket.locale, ticket),
                     context=customer, now=now, dedupe=f"{kind}:{event.id}:customer", **where)
@@ -201,7 +203,7 @@ def _customer_reason(t, ticket, kind, event, history) -> tuple[str, list[str]]:
         return t("mail.reason.warning", **ids), details
     if kind == "ticket_closed":
         key = "mail.reason.auto_closed" if event.kind == "auto_closed" else "mail.reason.closed"
-        return t(key, **ids), []
+        return t(key, **ids), []  # a request closed as moot says why in its comment (newest)
     if kind == "refund_processed":
         if ticket.ticket_type == TicketType.CANCEL:
             return t("mail.reason.processed.cancel", **ids), [t("mail.detail.cancel_done")]
@@ -307,6 +309,16 @@ def _vendor_reason(t, ticket, kind, event, history) -> tuple[str, list[str]]:
                        "was reminded that they can turn the ticket into a refund.")
         return reason, details + _vendor_next(t, ticket, tz)
     if kind == "ticket_closed":
+        moot = _moot(event)
+        if moot:
+            charge = (event.data or {}).get("charge_receipt") or ticket.receipt
+            why = {
+                "already_refunded": f"the last charge ({charge}) had already been refunded",
+                "charged_back": f"the customer had charged the last payment ({charge}) back",
+                "no_active_subscription": "the subscription was no longer active",
+            }.get(moot, "the order had changed")
+            return (f"Ticket #{ticket.id} was closed when its {type_words} request was due, because "
+                    f"{why}. Nothing was refunded or cancelled by this request."), []
         if event.kind == "auto_closed":
             return f"Ticket #{ticket.id} was closed automatically after a period without activity.", []
         reason = f"{who} closed ticket #{ticket.id}."
@@ -338,6 +350,13 @@ def _vendor_reason(t, ticket, kind, event, history) -> tuple[str, list[str]]:
     else:
         reason = f"{who}: {t.event(event).lower()} on ticket #{ticket.id}."
     return reason, details + _vendor_next(t, ticket, tz)
+
+
+def _moot(event: TicketEvent) -> str | None:
+    """The reason code when the system closed a due request without carrying it out."""
+    if event.kind != "closed" or event.actor_kind != "system" or not event.data:
+        return None
+    return event.data.get("moot")
 
 
 def _vendor_next(t, ticket: Ticket, tz: str) -> list[str]:

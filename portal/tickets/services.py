@@ -32,7 +32,7 @@ from portal.tickets.lifecycle import (
 from portal.tickets.models import Ticket, TicketEvent
 from portal.tickets.queries import unindexed
 from portal.transactions import services as txn_services
-from portal.transactions.models import Transaction, TxnType
+from portal.transactions.models import Subscription, SubscriptionStatus, Transaction, TxnType
 
 RETURN_STEPS = ("label_sent", "in_transit", "received")
 RETURN_HOLDS = ("label_sent", "in_transit")  # the goods are on their way back: no refund timer
@@ -127,30 +127,71 @@ def rules_for(account: LinkedAccount) -> lifecycle.Rules:
 
 
 CHARGE_TYPES = (TxnType.SALE, TxnType.BILL, TxnType.TEST_SALE, TxnType.TEST_BILL)
+SALE_TYPES = (TxnType.SALE, TxnType.TEST_SALE)
+REVERSALS = {
+    TxnType.RFND: lifecycle.Reversal.REFUNDED,
+    TxnType.TEST_RFND: lifecycle.Reversal.REFUNDED,
+    TxnType.CGBK: lifecycle.Reversal.CHARGED_BACK,
+}
+LIVE_SUBSCRIPTION = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED)
+MONEY_TYPES = (TicketType.REFUND.value, TicketType.CANCEL.value)
 
 
-def _sale_at(txn: Transaction) -> datetime:
-    """Refund windows count from the purchase or, for a subscription, the latest rebill (the
-    time of ``txn_services.last_charge``, read through the order's index: with a time order or a
-    max() to serve, SQLite would walk every transaction of the account instead)."""
-    times = db.session.scalars(
-        select(Transaction.occurred_at).where(
+@dataclass(frozen=True)
+class OrderNow:
+    """An order as it is now: the charge a refund is about and what already happened to it."""
+
+    sale_at: datetime  # purchase or latest rebill: refund windows count from here
+    last_charge_receipt: str
+    facts: lifecycle.OrderFacts
+
+
+def order_now(txn: Transaction, *, ticket_id: int | None = None) -> OrderNow:
+    """What the rules need to know about the order of ``txn`` (the sale): the last charge and
+    whether it was refunded or charged back, whether the subscription still bills, and another
+    refund/cancel ticket still open on it (other than ``ticket_id``).
+
+    The rows of one order are few: they are read through the (account, sale_receipt) index and
+    sorted here (with a time order or a max() to serve, SQLite would walk every transaction of
+    the account instead)."""
+    rows = db.session.execute(
+        select(Transaction.id, Transaction.occurred_at, Transaction.receipt, Transaction.txn_type).where(
             Transaction.linked_account_id == txn.linked_account_id,
             Transaction.sale_receipt == txn.sale_receipt,
-            unindexed(Transaction.txn_type).in_([t.value for t in CHARGE_TYPES]),
         )
     ).all()
-    return max(times, default=txn.occurred_at)
+    charges = [r for r in rows if r.txn_type in CHARGE_TYPES]
+    last = max(charges, key=lambda r: (r.occurred_at, r.id), default=None)
+    sale_at, receipt = (last.occurred_at, last.receipt) if last else (txn.occurred_at, txn.receipt)
+    reversals = {REVERSALS[TxnType(r.txn_type)] for r in rows
+                 if r.receipt == receipt and TxnType(r.txn_type) in REVERSALS}
+    reversal = next((r for r in lifecycle.Reversal if r in reversals), None)
+    live = True
+    if txn.recurring:
+        sale_id = next((r.id for r in rows if r.txn_type in SALE_TYPES), txn.id)
+        status = db.session.scalar(select(Subscription.status).where(Subscription.sale_transaction_id == sale_id))
+        live = status in LIVE_SUBSCRIPTION
+    other = select(Ticket.id).where(
+        Ticket.transaction_id == txn.id,
+        unindexed(Ticket.ticket_type).in_(MONEY_TYPES),
+        Ticket.status != Status.CLOSED.value,
+    )
+    if ticket_id is not None:
+        other = other.where(Ticket.id != ticket_id)
+    open_request = db.session.scalar(other.order_by(Ticket.id).limit(1))
+    return OrderNow(sale_at, receipt, lifecycle.OrderFacts(
+        last_charge=reversal, subscription_live=live, open_request=open_request))
 
 
 def state_of(ticket: Ticket) -> TicketState:
+    order = order_now(ticket.transaction, ticket_id=ticket.id)
     return TicketState(
         ticket_type=TicketType(ticket.ticket_type),
         status=Status(ticket.status),
         refund_state=RefundState(ticket.refund_state) if ticket.refund_state else None,
         vendor_initiated=ticket.vendor_initiated,
         opened_at=ticket.opened_at,
-        sale_at=_sale_at(ticket.transaction),
+        sale_at=order.sale_at,
         recurring=ticket.product_type == "recurring",
         escalated=ticket.escalated,
         last_party=Party(ticket.last_party) if ticket.last_party else None,
@@ -159,6 +200,7 @@ def state_of(ticket: Ticket) -> TicketState:
         next_action=lifecycle.Action(ticket.next_action) if ticket.next_action else None,
         next_action_at=ticket.next_action_at,
         held_for_return=ticket.return_status in RETURN_HOLDS,
+        order=order.facts,
     )
 
 
@@ -292,29 +334,7 @@ def open_ticket(
     action = Perm_Action.TICKET_REFUND if ticket_type.is_money else Perm_Action.TICKET_WORK
     view = _TxnView(txn)
     _authorize(actor, "open", view, action)
-    if ticket_type.is_money:
-        existing = db.session.scalar(
-            select(Ticket.id).where(
-                Ticket.linked_account_id == txn.linked_account_id,
-                Ticket.transaction_id == txn.id,
-                Ticket.ticket_type.in_([TicketType.REFUND, TicketType.CANCEL]),
-                Ticket.status != Status.CLOSED,
-            )
-        )
-        if existing:
-            raise Refused(
-                "request_already_open",
-                f"A refund or cancellation request is already open for this order (ticket #{existing}).",
-            )
-    state = lifecycle.open_ticket(
-        ticket_type,
-        by=actor.party,
-        sale_at=_sale_at(txn),
-        recurring=txn.recurring,
-        now=now,
-        rules=rules_for(account),
-        escalated=escalated,
-    )
+    state = check_request(txn, ticket_type, by=actor.party, now=now, escalated=escalated)
     ticket = Ticket(
         linked_account_id=txn.linked_account_id,
         transaction_id=txn.id,
@@ -338,6 +358,32 @@ def open_ticket(
     db.session.flush()
     event = _event(ticket, actor, EventKind.OPENED, now, comment=text, to_value=ticket_type.value)
     return _finish(ticket, event, "ticket_opened", now)
+
+
+def check_request(
+    txn: Transaction, ticket_type: TicketType | str, *, by: Party, now: datetime, escalated: bool = False
+) -> TicketState:
+    """The rule for opening a ticket of ``ticket_type`` on the order of ``txn`` now (refund and
+    cancel windows, what already happened to the order); raises :class:`Refused`. Pages that
+    offer a request dry-run this, so they never offer what :func:`open_ticket` refuses."""
+    order = order_now(txn)
+    return lifecycle.open_ticket(
+        TicketType(ticket_type),
+        by=by,
+        sale_at=order.sale_at,
+        recurring=txn.recurring,
+        now=now,
+        rules=rules_for(txn.linked_account),
+        escalated=escalated,
+        order=order.facts,
+    )
+
+
+def request_refusal(
+    txn: Transaction, ticket_type: TicketType | str, *, by: Party, now: datetime
+) -> str | None:
+    """Why a request of ``ticket_type`` cannot be opened on this order now (None: it can)."""
+    return _dry_run(lambda: check_request(txn, ticket_type, by=by, now=now))
 
 
 class _TxnView:
@@ -626,6 +672,15 @@ TIMER_MAIL = {
     EventKind.WARNING: "ticket_warning",
     EventKind.FINALIZED: "refund_processed",
     EventKind.AUTO_CLOSED: "ticket_closed",
+    EventKind.CLOSED: "ticket_closed",  # a due request that had become moot
+}
+
+# What the system writes on a request it closes because the order changed while it waited, in
+# the ticket's language (the customer reads it in their history; the vendor's mail says more).
+MOOT_NOTES = {
+    "already_refunded": "order.is_refunded",
+    "charged_back": "order.is_refunded",
+    "no_active_subscription": "req.cancel_not_possible",
 }
 
 
@@ -643,9 +698,12 @@ def run_due(ticket: Ticket, *, now: datetime, commit: bool = True) -> list[Event
         if step is None:
             break
         effect = _carry_out(ticket, step, now)
+        note = None
+        if step.reason:  # moot: the order changed while the request waited
+            effect, note = _moot_record(ticket, step.reason)
         _apply(ticket, step.state, now)
         event = _event(
-            ticket, system, step.event, now,
+            ticket, system, step.event, now, comment=note,
             data={"due_at": step.due_at.isoformat(), **effect},
             to_value=step.state.refund_state.value if step.state.refund_state else step.state.status.value,
         )
@@ -659,6 +717,15 @@ def run_due(ticket: Ticket, *, now: datetime, commit: bool = True) -> list[Event
     if commit and done:
         db.session.commit()
     return done
+
+
+def _moot_record(ticket: Ticket, code: str) -> tuple[dict, str]:
+    """The record of a due request closed without being carried out: why, and which charge."""
+    from portal.support import i18n
+
+    order = order_now(ticket.transaction, ticket_id=ticket.id)
+    note = i18n.translator(ticket.locale)(MOOT_NOTES.get(code, "err.not_possible"))
+    return {"moot": code, "charge_receipt": order.last_charge_receipt}, note
 
 
 def _carry_out(ticket: Ticket, step: lifecycle.Step, now: datetime) -> dict:

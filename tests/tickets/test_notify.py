@@ -161,9 +161,43 @@ def test_internal_steps_and_staff_names_stay_out_of_the_customers_copy(make, sho
     sale = make.sale(account, at=MONDAY - timedelta(days=100))
     ticket = make.ticket(sale, now=MONDAY, comment="Old order, still broken.")
     services.escalate(actor(clerk), ticket, "Internal: ask ClickBank to allow it.", now=MONDAY + timedelta(hours=1))
-    customer, vendor = pair("ticket_changed")
+    vendor = [m for m in outbox() if m.payload["dedupe"].startswith("ticket_changed:")]
+    assert [m.payload["dedupe"].rsplit(":", 1)[1] for m in vendor] == ["vendor"]
+    assert "Internal: ask ClickBank" in vendor[0].payload["text"]
+    assert "Zacharias Clerkson escalated" in vendor[0].payload["text"]
+    services.add_comment(actor(clerk), ticket, "We are on it.", now=MONDAY + timedelta(hours=2))
+    customer, _ = pair("ticket_reply")
     assert "Internal: ask ClickBank" not in customer.payload["text"] and "Zacharias" not in customer.payload["text"]
-    assert "Internal: ask ClickBank" in vendor.payload["text"] and "Zacharias Clerkson escalated" in vendor.payload["text"]
+    assert "Escalated" not in customer.payload["text"]
+
+
+def test_steps_the_customer_cannot_see_send_them_no_mail(make, shop):
+    """Escalating used to send the customer an empty "Ticket #N changed / Your ticket was
+    updated" mail: the step itself is hidden from their copy. Only the vendor hears of it."""
+    from portal.tickets import notify
+    from portal.tickets.lifecycle import EventKind
+
+    owner, account, clerk = shop
+    sale = make.sale(account, at=MONDAY - timedelta(days=100), email="buyer@example.com")
+    ticket = make.ticket(sale, now=MONDAY, comment="Old order, still broken.")
+    services.escalate(actor(clerk), ticket, "Escalate so it can be refunded.", now=MONDAY + timedelta(hours=1))
+    assert [m.recipient for m in outbox() if m.payload["dedupe"].startswith("ticket_changed:")] == [
+        "help@ketovital.test"]
+    hidden = [k for k in EventKind if k.value not in notify.CUSTOMER_VISIBLE]
+    assert {EventKind.ESCALATED, EventKind.HANDOFF} <= set(hidden)
+    for kind in hidden:
+        event = services._event(ticket, services.Actor.for_user(owner, principal_for(owner)), kind,
+                                MONDAY + timedelta(hours=2), comment="An internal step.")
+        db.session.flush()
+        notify.ticket_mail(ticket, "ticket_changed", event, now=MONDAY + timedelta(hours=2))
+        assert [m.recipient for m in outbox() if m.payload["dedupe"].startswith(f"ticket_changed:{event.id}:")] == [
+            "help@ketovital.test"], kind
+    visible = services._event(ticket, services.Actor.customer(ticket), EventKind.EMAIL_CHANGED,
+                              MONDAY + timedelta(hours=3), to_value="new@example.com")
+    db.session.flush()
+    notify.ticket_mail(ticket, "ticket_changed", visible, now=MONDAY + timedelta(hours=3))
+    assert {m.recipient for m in outbox() if m.payload["dedupe"].startswith(f"ticket_changed:{visible.id}:")} == {
+        "buyer@example.com", "help@ketovital.test"}
 
 
 def test_refund_processed_names_the_last_charge_of_a_subscription(make, shop):
