@@ -159,6 +159,8 @@ def metric_of(event: Event) -> str | None:
 
 
 def is_save(event: Event) -> bool:
+    if event.actor_kind == "system":
+        return False  # the timers close a request only when the order already settled it
     if event.kind == "closed":
         return event.ticket_type in MONEY_TYPES
     if event.kind == "type_changed":

@@ -66,6 +66,9 @@ def test_what_is_not_counted():
     for kind in ("warning", "processing", "receipt_emailed"):
         assert derive(ev(kind, "system"), h) == []
     assert metrics(derive(ev("commented", "customer"), h)) == ["commented"]  # no touch
+    # The timers close a refund request whose charge was refunded meanwhile: nobody saved it.
+    assert "saved" not in metrics(derive(ev("closed", "system"), History()))
+    assert "saved" in metrics(derive(ev("closed", "clerk", user=3), History()))
 
 
 @pytest.mark.parametrize("hours, cls", [(0, 0), (1.9, 0), (2, 1), (3.9, 1), (4, 2), (125, 6), (24 * 365, 13)])
