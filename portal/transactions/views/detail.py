@@ -8,7 +8,6 @@ from zoneinfo import ZoneInfo
 
 from flask import Response, abort, flash, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
 
 from portal.authz.permissions import Action
 from portal.authz.policy import can
@@ -28,7 +27,7 @@ from portal.transactions.forms import (
     PauseSubscriptionForm,
     ResumeSubscriptionForm,
 )
-from portal.transactions.models import SubscriptionEventKind, Transaction, TxnType
+from portal.transactions.models import SubscriptionEventKind, TxnType
 from portal.transactions.subscription_rules import suggested_resume_day
 from portal.types import utcnow
 from portal.web.decorators import require
@@ -151,7 +150,6 @@ def open_ticket(txn_id: int):
             abort(403)
         sale = queries.sale_of(txn)
         try:
-            _check_order_allows(sale, kind)
             old = outside_vendor_window(sale, utcnow())
             ticket = ticket_services.open_ticket(
                 ticket_services.Actor.for_user(current_user, principal),
@@ -175,29 +173,6 @@ def open_ticket(txn_id: int):
         **detail_context(txn, access, ticket_form=form),
         ticket_error=error,
     )
-
-
-def _check_order_allows(sale, kind: TicketType) -> None:
-    if kind is TicketType.REFUND:
-        charge = txn_services.last_charge(sale)
-        if txn_services.is_refunded(charge):
-            raise Refused(
-                "already_refunded", f"The last charge ({charge.receipt}) was already refunded."
-            )
-        if db.session.scalar(
-            select(Transaction.id).where(
-                Transaction.linked_account_id == charge.linked_account_id,
-                Transaction.receipt == charge.receipt,
-                Transaction.txn_type == TxnType.CGBK,
-            )
-        ):
-            raise Refused(
-                "charged_back", "The customer charged this payment back; it cannot be refunded."
-            )
-    if kind is TicketType.CANCEL:
-        sub = txn_services.subscription_of(sale)
-        if sub is None or sub.status not in ("active", "paused"):
-            raise Refused("no_active_subscription", "There is no active subscription to cancel.")
 
 
 # ---------------------------------------------------------------------------------------------
