@@ -1,12 +1,14 @@
 """Dashboard periods: presets and custom ranges of calendar days. Pure (no Flask, no database).
 
-A period is a range of calendar days, both ends included. "Today" is the viewer's today; each
-account's sales are counted on the account's own calendar days (``DailySales.day``).
+A period is a range of calendar days, both ends included. Each account's sales are counted on the
+account's own calendar days (``DailySales.day``), so a preset ends at each account's own local
+today (``Period.ending``): at 23:40 UTC "today" is already tomorrow in Berlin but not yet in New
+York. A custom range is the same typed dates for every account.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 PRESETS = {
@@ -36,6 +38,18 @@ class Period:
             name = PRESETS[self.key][0]
             return name if self.key == "today" else f"Last {name}"
         return f"{self.start.isoformat()} – {self.end.isoformat()}"
+
+    @property
+    def is_relative(self) -> bool:
+        """A preset: its days end at whichever day is "today" (each account's own)."""
+        return self.key in PRESETS
+
+    def ending(self, today: date) -> Period:
+        """This period for an account whose local date is ``today``: a preset's days end at that
+        today; a custom range (or a previous period) stays as it is."""
+        if not self.is_relative:
+            return self
+        return replace(self, start=today - timedelta(days=self.days - 1), end=today)
 
     def previous(self) -> Period:
         """The same number of days just before this period (for comparisons)."""

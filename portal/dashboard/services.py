@@ -3,6 +3,11 @@
 ``DailySales`` holds one row per account, local day and currency, kept in step with the
 transactions by ``portal.transactions.services.record``. Amounts are summed per currency and
 never across currencies: every total is a ``{currency: Totals}`` mapping.
+
+Days are each account's local days. Given ``now``, a preset period ends at each account's own
+local today (an account in Berlin is a day ahead of one in New York every evening), so every
+account has its own window of days; the accounts sharing a window are read with one primary-key
+range of ``daily_sales``.
 """
 
 from __future__ import annotations
@@ -10,9 +15,10 @@ from __future__ import annotations
 import colorsys
 from collections import defaultdict
 from dataclasses import dataclass, field, fields
-from datetime import date
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import String, func, select, type_coerce
+from sqlalchemy import String, and_, func, or_, select, type_coerce
 
 from portal.accounts.models import LinkedAccount
 from portal.dashboard.periods import Period
@@ -78,6 +84,7 @@ class Totals:
 class AccountSummary:
     account: LinkedAccount
     colour: str  # the colour used for this account on the chart (its own unless taken)
+    window: Period  # this account's days: a preset ends at the account's own local today
     by_currency: dict[str, Totals] = field(default_factory=dict)
 
 
@@ -92,6 +99,34 @@ class Summary:
     previous: dict[str, Totals]  # per currency, the period just before (for comparisons)
     # currency -> account id -> metric -> one value per day of the period (cents or counts)
     series: dict[str, dict[int, dict[str, list[int]]]]
+
+    @property
+    def windows(self) -> dict[int, Period]:
+        return {item.account.id: item.window for item in self.accounts}
+
+    @property
+    def start(self) -> date:
+        """The first day of any account's window (the chart's first day)."""
+        return min((item.window.start for item in self.accounts), default=self.period.start)
+
+    @property
+    def end(self) -> date:
+        """The last day of any account's window (the chart's last day)."""
+        return max((item.window.end for item in self.accounts), default=self.period.end)
+
+    @property
+    def uniform(self) -> bool:
+        """Every account has the same days (a custom range, or all accounts on the same today)."""
+        return len({(item.window.start, item.window.end) for item in self.accounts}) <= 1
+
+    @property
+    def todays(self) -> list[date]:
+        """The distinct last days of the accounts' windows, in order."""
+        return sorted({item.window.end for item in self.accounts}) or [self.period.end]
+
+    def days_list(self) -> list[date]:
+        """Every calendar day of any account's window: the chart's days."""
+        return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
 
     @property
     def currencies(self) -> list[str]:
@@ -113,7 +148,7 @@ class Summary:
     def chart(self) -> dict:
         """What static/js/dashboard.js draws: one stacked chart per currency, a dataset per
         account, values per day for each metric (amounts in major units)."""
-        out = {"days": [d.isoformat() for d in self.period.days_list()], "currencies": []}
+        out = {"days": [d.isoformat() for d in self.days_list()], "currencies": []}
         for currency in self.currencies:
             per_account = self.series.get(currency, {})
             divide = 1 if currency in ZERO_DECIMAL else 100
@@ -144,18 +179,43 @@ def _execute(stmt):
     return db.session.connection().execute(stmt).all()
 
 
-def _sums(ids: list[int], start: date, end: date):
-    """Summed counters per currency over the days, in SQL (the comparison period)."""
+def local_today(account: LinkedAccount, now: datetime) -> date:
+    """The account's calendar date at ``now`` (the day ``record`` files a sale made now under)."""
+    try:
+        zone = ZoneInfo(account.timezone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    return now.astimezone(zone).date()
+
+
+def _in_windows(windows: dict[int, Period]):
+    """Each account's rows within its own window: one primary-key range per group of accounts
+    that share a window (one group for a custom range; two or three for a preset, as local
+    dates differ by at most a day or two at any moment)."""
+    groups: dict[tuple[date, date], list[int]] = defaultdict(list)
+    for account_id, window in windows.items():
+        groups[(window.start, window.end)].append(account_id)
+    return or_(
+        *(
+            and_(DailySales.linked_account_id.in_(ids), DailySales.day.between(start, end))
+            for (start, end), ids in sorted(groups.items())
+        )
+    )
+
+
+def _sums(windows: dict[int, Period]):
+    """Summed counters per currency over the accounts' windows, in SQL (the comparison period)."""
     return _execute(
         select(DailySales.currency, *(func.sum(getattr(DailySales, c)) for c in COUNTERS))
-        .where(DailySales.linked_account_id.in_(ids), DailySales.day.between(start, end))
+        .where(_in_windows(windows))
         .group_by(DailySales.currency)
     )
 
 
-def _daily(ids: list[int], start: date, end: date):
-    """Every DailySales row of the period: account, day (as ISO text — thousands of rows need
-    only a position, not date objects), currency and the counters in ``COUNTERS`` order."""
+def _daily(windows: dict[int, Period]):
+    """Every DailySales row of the accounts' windows: account, day (as ISO text — thousands of
+    rows need only a position, not date objects), currency and the counters in ``COUNTERS``
+    order."""
     d = DailySales
     return _execute(
         select(
@@ -163,26 +223,38 @@ def _daily(ids: list[int], start: date, end: date):
             type_coerce(d.day, String),
             d.currency,
             *(getattr(d, c) for c in COUNTERS),
-        ).where(d.linked_account_id.in_(ids), d.day.between(start, end))
+        ).where(_in_windows(windows))
     )
 
 
-def summarise(accounts: list[LinkedAccount], period: Period, *, compare: bool = True) -> Summary:
-    """Per account and in total, per currency, for ``period``: one indexed range read of
-    DailySales for the period (sums and the per-day series come from the same rows) and one
-    grouped read for the period before."""
+def summarise(
+    accounts: list[LinkedAccount],
+    period: Period,
+    *,
+    now: datetime | None = None,
+    compare: bool = True,
+) -> Summary:
+    """Per account and in total, per currency, for ``period``: one indexed read of DailySales
+    for the accounts' windows (sums and the per-day series come from the same rows) and one
+    grouped read for the windows before.
+
+    With ``now``, a preset period ends at each account's own local today; without it (or for a
+    custom range) every account gets ``period`` as it is."""
     ids = [a.id for a in accounts]
     colours = distinct_colours(accounts)
-    items = {a.id: AccountSummary(a, colours[a.id]) for a in accounts}
+    windows = {
+        a.id: period.ending(local_today(a, now)) if now is not None else period for a in accounts
+    }
+    items = {a.id: AccountSummary(a, colours[a.id], windows[a.id]) for a in accounts}
     previous: dict[str, Totals] = {}
     series: dict = defaultdict(dict)
     sums: dict[tuple[int, str], list[int]] = {}
     if ids:
-        index = {day.isoformat(): i for i, day in enumerate(period.days_list())}
-        width = len(index)
-        for account_id, day, currency, sc, sa, rc, ra, fc, fa, cc, ca, fee in _daily(
-            ids, period.start, period.end
-        ):
+        first = min(w.start for w in windows.values())
+        last = max(w.end for w in windows.values())
+        width = (last - first).days + 1
+        index = {(first + timedelta(days=i)).isoformat(): i for i in range(width)}
+        for account_id, day, currency, sc, sa, rc, ra, fc, fa, cc, ca, fee in _daily(windows):
             t = sums.get((account_id, currency))
             if t is None:
                 t = sums[(account_id, currency)] = [0] * len(COUNTERS)
@@ -204,8 +276,8 @@ def summarise(accounts: list[LinkedAccount], period: Period, *, compare: bool = 
             metrics["charges"][i] = sc + rc
             metrics["refunds"][i] = fc
         if compare:
-            before = period.previous()
-            for currency, *values in _sums(ids, before.start, before.end):
+            before = {account_id: w.previous() for account_id, w in windows.items()}
+            for currency, *values in _sums(before):
                 previous[currency] = Totals(*(int(v or 0) for v in values))
     totals: dict[str, Totals] = defaultdict(Totals)
     for (account_id, currency), values in sorted(sums.items(), key=lambda kv: kv[0][1]):

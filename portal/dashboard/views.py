@@ -34,32 +34,40 @@ def linked_accounts(principal) -> list[LinkedAccount]:
 @bp.get("/")
 @require(Action.TAB_DASHBOARD)
 def index():
-    """Period presets and a custom range; htmx period changes get only the dashboard body."""
+    """Period presets and a custom range; htmx period changes get only the dashboard body.
+    A preset ends at each account's own local today (see ``periods``)."""
+    now = utcnow()
     zone = viewer_zone()
-    period = periods.parse(request.args, _today(zone))
-    summary = services.summarise(linked_accounts(current_principal()), period)
+    period = periods.parse(request.args, _today(zone, now))
+    accounts = linked_accounts(current_principal())
+    summary = services.summarise(accounts, period, now=now)
     return render(
         "dashboard/index.html",
         block="dashboard_body",
         summary=summary,
         period=period,
         presets=periods.PRESETS,
-        today=_today(zone),
-        viewer_zone=zone.key,
+        # The latest date any account (or the viewer) is on: a custom range may start there.
+        today=max([_today(zone, now)] + [services.local_today(a, now) for a in accounts]),
         max_days=periods.MAX_DAYS,
     )
 
 
-def _today(zone):
-    return utcnow().astimezone(zone).date()
+def _today(zone, now):
+    """The viewer's date: only the nominal days of a preset and the default for custom ranges;
+    each account's period ends at its own local today (``services.summarise``)."""
+    return now.astimezone(zone).date()
 
 
 @bp.get("/daily")
 @require(Action.TAB_DASHBOARD)
 def daily():
     """The chart's numbers per day and account, as tables (opened on demand)."""
-    period = periods.parse(request.args, _today(viewer_zone()))
-    summary = services.summarise(linked_accounts(current_principal()), period, compare=False)
+    now = utcnow()
+    period = periods.parse(request.args, _today(viewer_zone(), now))
+    summary = services.summarise(
+        linked_accounts(current_principal()), period, now=now, compare=False
+    )
     return render(
         "dashboard/daily.html", block="daily_tables", chart=summary.chart(), period=period
     )

@@ -182,7 +182,9 @@ def test_the_page_shows_every_number_per_account_and_currency(client, login, sho
     assert soup.select_one('[data-testid="total-gross-EUR"]').get_text(strip=True) == "€128.00"
     assert soup.select_one('[data-testid="total-net-EUR"]').get_text(strip=True) == "€79.00"
     assert len(soup.select("tfoot tr")) == 2
-    assert "own calendar days" in soup.get_text()
+    assert "Days are each account's local days: the same dates for every account" in " ".join(
+        soup.get_text().split()
+    )
     # Chart data, legend and canvases for both currencies.
     assert soup.select_one("#dashboard-data")["data-chart"].startswith("{")
     assert [b.get_text(strip=True) for b in soup.select('[data-legend-for="EUR"] button')] == [

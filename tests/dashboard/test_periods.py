@@ -65,3 +65,18 @@ def test_the_previous_period_is_as_long_and_just_before():
         date(2026, 11, 11),
         7,
     )
+
+
+def test_a_preset_ends_at_each_accounts_own_today_and_a_custom_range_stays_as_typed():
+    seven = periods.parse({"period": "7d"}, TODAY)
+    berlin = seven.ending(date(2026, 11, 19))  # Berlin is already on tomorrow
+    assert (berlin.key, berlin.start, berlin.end, berlin.days) == (
+        "7d",
+        date(2026, 11, 13),
+        date(2026, 11, 19),
+        7,
+    )
+    custom = periods.parse({"period": "custom", "from": "2026-11-01", "to": "2026-11-18"}, TODAY)
+    assert custom.ending(date(2026, 11, 19)) == custom
+    previous = berlin.previous()
+    assert previous.ending(date(2026, 11, 30)) == previous  # a comparison window is fixed
