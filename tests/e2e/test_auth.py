@@ -136,7 +136,10 @@ def test_a_wrong_password_then_the_forgot_password_page(page, portal_url, shot):
     page.get_by_role("link", name="Forgot password?").first.click()
     # The login page has an Email field too: wait for the boosted swap before typing.
     expect(page.get_by_role("heading", name="Forgot your password?")).to_be_visible()
-    page.get_by_label("Email").fill("nobody-here@shop.test")
+    page.wait_for_load_state("networkidle")  # the swap has settled: nothing replaces the form now
+    field = page.get_by_label("Email")
+    field.fill("nobody-here@shop.test")
+    expect(field).to_have_value("nobody-here@shop.test")
     page.get_by_role("button", name="Email me a link").click()
     expect(page.get_by_test_id("forgot-sent")).to_contain_text("If that address belongs to a login")
     shot()
