@@ -566,7 +566,34 @@ def hand_off(actor: Actor, ticket: Ticket, comment: str, *, now: datetime, expec
     ticket.handoff_at = now
     ticket.updated_at = now
     event = _event(ticket, actor, EventKind.HANDOFF, now, comment=text, to_value="refund_authority")
+    _tell_refund_authority(ticket, actor, text, now)
     return _finish(ticket, event, None, now)
+
+
+def _tell_refund_authority(ticket: Ticket, actor: Actor, comment: str, now: datetime) -> None:
+    """Mail everyone who may process this refund (the one policy decides: the owner and the
+    clerks with Refund authority on the account) that a refund waits for them in Escalations."""
+    from portal.auth.models import User
+    from portal.authz.scope import principal_for
+    from portal.notifications import mail
+
+    users = db.session.scalars(select(User).where(
+        User.master_account_id == ticket.linked_account.master_account_id,
+        User.deleted_at.is_(None), User.is_enabled.is_(True), User.is_api_only.is_(False),
+    ))
+    for user in users:
+        if user.id == actor.user_id or not can(principal_for(user), Perm_Action.TICKET_REFUND, ticket):
+            continue
+        mail.queue_email(
+            "refund_handoff",
+            to=user.email,
+            subject=f"Refund escalation: ticket #{ticket.id} ({ticket.linked_account.nickname})",
+            context={"ticket": ticket, "by": actor.label, "comment": comment, "recipient": user},
+            master_account_id=ticket.linked_account.master_account_id,
+            linked_account_id=ticket.linked_account_id,
+            ticket_id=ticket.id,
+            now=now,
+        )
 
 
 def process_refund(actor: Actor, ticket: Ticket, comment: str, *, now: datetime, expected_version=None) -> Ticket:

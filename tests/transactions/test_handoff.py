@@ -342,3 +342,20 @@ def test_turning_a_held_refund_into_a_cancellation_keeps_the_hold(make, world):
     services.process_refund(_actor(world.refunds_clerk), ticket, "Goods back, cancel it.", now=t0)
     db.session.commit()
     assert db.session.get(Ticket, ticket.id).refund_state in ("processing", "finalized")
+
+
+def test_the_hand_off_mails_everyone_who_may_process_the_refund(make, world):
+    """Seed 001: the refund authority hears of the escalation without watching the list."""
+    from portal.notifications.models import OutboxMessage
+    from portal.tickets import services
+
+    sale = make.sale(world.keto, at=days_ago(world, 10), receipt="RTRN0004")
+    ticket = make.ticket(sale, ticket_type="refund", now=days_ago(world, 1))
+    clerk = _actor(world.tickets_clerk)
+    services.record_return(clerk, ticket, "label_sent", "Return label emailed.", now=world.now)
+    services.hand_off(clerk, ticket, "Parcel on its way, please refund.", now=world.now)
+    mails = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "refund_handoff")).all()
+    assert sorted(m.recipient for m in mails) == ["owner@shop.test", "refunds@shop.test"]
+    text = mails[0].payload["text"]
+    assert f"ticket #{ticket.id}" in text and "Parcel on its way, please refund." in text
+    assert "/transactions/escalations" in text
