@@ -83,3 +83,20 @@ def test_the_customers_ticket_page_stops_offering_a_refund_once_the_sale_was_ref
     assert response.status_code == 200 and 'value="refund"' not in response.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(Ticket, tech.id).ticket_type == "tech_support"
+
+
+def test_a_refund_asked_from_a_stale_ticket_page_says_why_it_was_refused(client, make, shop, sale, clock):
+    """The ticket page offered "turn into a refund"; the vendor refunded the sale meanwhile. The
+    refused change has no card left to show its reason in, so the reason shows on its own."""
+    from tests.customer_support.test_customer_ticket import open_customer
+
+    _, account = shop
+    ticket = make.ticket(sale, ticket_type="tech_support", now=MONDAY, comment="The app does not start.")
+    location = open_customer(client, ticket)
+    txn_services.refund_charge(sale, account, now=MONDAY)
+    db.session.commit()
+    response = client.post(location + "/change-type", data={"to_type": "refund", "comment": "Then refund me."})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "This order has been refunded." in page
+    assert 'data-testid="form-error"' in page
+    assert db.session.get(Ticket, ticket.id).ticket_type == "tech_support"
