@@ -34,11 +34,6 @@ def _load(nickname: str, *, include_pending: bool = True):
     return services.get_or_404(nickname, Action.ACCOUNT_MANAGE, include_pending=include_pending)
 
 
-def _keep_stepup() -> None:
-    """A form failed validation after a correct PIN: keep the re-check (and its audit row)."""
-    db.session.commit()
-
-
 # --- the list ------------------------------------------------------------------------------------
 
 
@@ -99,7 +94,7 @@ def new():
             )
             return redirect_to(url_for("accounts.index"))
     elif request.method == "POST":
-        _keep_stepup()
+        form.keep_passed_check()
     return render("accounts/new.html", block="add_form", form=form)
 
 
@@ -296,7 +291,7 @@ def ins_secret(nickname: str):
             return redirect_to(url_for("accounts.settings", nickname=account.nickname))
         # Show the new key once, so it can be copied into ClickBank's settings.
         return _settings_page(account, revealed=secret)
-    _keep_stepup()
+    form.keep_passed_check()
     return _settings_page(account, secret_form=form)
 
 
@@ -320,7 +315,7 @@ def reveal_secret(nickname: str):
                 read_only=account.status != AccountStatus.LINKED,
             )
         return _settings_page(account, revealed=secret)
-    _keep_stepup()
+    form.keep_passed_check()
     if is_fragment_request():
         return render(
             "accounts/settings.html",
@@ -349,7 +344,7 @@ def credentials(nickname: str):
         else:
             flash("The new account password is stored (encrypted).", "success")
         return redirect_to(url_for("accounts.settings", nickname=account.nickname))
-    _keep_stepup()
+    form.keep_passed_check()
     return _settings_page(account, credentials_form=form)
 
 
@@ -375,7 +370,7 @@ def remove(nickname: str):
         )
         return redirect_to(url_for("accounts.index"))
     if request.method == "POST":
-        _keep_stepup()
+        form.keep_passed_check()
     counts = services.open_ticket_counts([account.id])
     return render(
         "accounts/remove.html",

@@ -157,14 +157,6 @@ def _questions_form(user: User, formdata=None) -> QuestionsForm:
     return QuestionsForm(prefix="q")
 
 
-def _keep_passed_stepup(form) -> None:
-    """A correct PIN on a form refused for another reason (a weak new PIN, a hint that gives the
-    answer away) still counts for the next 10 minutes, as on the Users and Accounts tabs:
-    ``stepup.verify`` marked the session row (and wrote the audit row); keep both."""
-    if form.stepup.data and not form.stepup.errors:
-        db.session.commit()
-
-
 def _clerks_without_2fa(owner: User) -> int:
     return db.session.scalar(
         select(func.count(User.id)).where(
@@ -275,7 +267,7 @@ def change_pin():
                                  via="change")
         db.session.commit()
         return _card("pin_card", changed=True, message={"card": "pin", "text": "Your PIN is changed."})
-    _keep_passed_stepup(form)
+    form.keep_passed_check()
     form.pin.data = form.pin_confirm.data = form.stepup.data = None
     return _card("pin_card", pin_form=form)
 
@@ -306,7 +298,7 @@ def change_questions():
         db.session.refresh(user)
         return _card("questions_card", changed=True,
                      message={"card": "questions", "text": "Your security questions are saved."})
-    _keep_passed_stepup(form)
+    form.keep_passed_check()
     form.answer_1.data = form.answer_2.data = form.stepup.data = None
     return _card("questions_card", questions_form=form)
 

@@ -127,6 +127,13 @@ class StepUpForm(FlaskForm):
             if current_user.is_owner:
                 self.stepup.render_kw = {"autocomplete": "off", "inputmode": "numeric"}
 
+    def keep_passed_check(self) -> None:
+        """The form failed for another reason after a correct PIN/password: keep the re-check
+        for the next 10 minutes (``verify`` marked the session row and wrote the audit row), so
+        the user does not type it again when they correct the form."""
+        if self.stepup.data and not self.stepup.errors:
+            db.session.commit()
+
     @property
     def stepup_needed(self) -> bool:
         return not is_fresh(current_user, utcnow())

@@ -13,7 +13,7 @@ from portal.auth.services import RESET_BY_OWNER_TTL
 from portal.authz.permissions import PERM_HELP, PERM_LABELS, Action, Perm
 from portal.authz.policy import can
 from portal.authz.scope import current_principal, user_subject
-from portal.extensions import db, limiter
+from portal.extensions import limiter
 from portal.types import utcnow
 from portal.users import apikeys, bp, services
 from portal.users.forms import DeleteForm, DetailsForm, FilterForm, KeyForm, PermissionsForm, UserForm
@@ -25,13 +25,6 @@ TEMPLATE_GLOBALS = {"PERMS": list(Perm), "PERM_LABELS": PERM_LABELS, "PERM_HELP"
 
 def _manager() -> services.Manager:
     return services.Manager(current_user._get_current_object(), current_principal())
-
-
-def _remember_stepup(form) -> None:
-    """A correct PIN/password on a form that failed for another reason still counts for the
-    next 10 minutes (verify() marked the session row; keep it)."""
-    if form.stepup.data and not form.stepup.errors:
-        db.session.commit()
 
 
 # --- list ----------------------------------------------------------------------------------------
@@ -82,7 +75,7 @@ MAIL_LIMIT = "30 per hour"
 def create():
     form = _new_form()
     if not form.validate():
-        _remember_stepup(form)
+        form.keep_passed_check()
         return _form_page(form)
     data = services.UserInput(
         email=form.email.data, first_name=form.first_name.data, last_name=form.last_name.data,
@@ -96,7 +89,7 @@ def create():
     except services.Invalid as invalid:
         for name, message in invalid.errors.items():
             form[name].errors = list(form[name].errors) + [message]
-        _remember_stepup(form)
+        form.keep_passed_check()
         return _form_page(form)
     page = render("users/created.html", user=user, key=key,
                   row=services.row_for(current_principal(), user), **TEMPLATE_GLOBALS)
@@ -186,7 +179,7 @@ def update_permissions(user_id: int):
     _require_edit(principal, target)
     form = PermissionsForm(accounts=services.grantable_accounts(principal))
     if not form.validate():
-        _remember_stepup(form)
+        form.keep_passed_check()
         return _show(target, perm_form=form, block="permissions_card")
     try:
         changed = services.update_permissions(
@@ -197,7 +190,7 @@ def update_permissions(user_id: int):
     except services.Invalid as invalid:
         for name, message in invalid.errors.items():
             form[name].errors = list(form[name].errors) + [message]
-        _remember_stepup(form)
+        form.keep_passed_check()
         return _show(target, perm_form=form, block="permissions_card")
     message = ("Permissions saved. They apply from the user's next click."
                if changed else "Nothing to change.")
@@ -264,7 +257,7 @@ def delete(user_id: int):
     _require_edit(principal, target)
     form = DeleteForm()
     if not form.validate():
-        _remember_stepup(form)
+        form.keep_passed_check()
         return _show(target, delete_form=form, block="delete_card")
     name = target.full_name
     try:
@@ -282,7 +275,7 @@ def regenerate_key(user_id: int):
     _require_edit(principal, target, Action.USER_API_KEY)
     form = KeyForm()
     if not form.validate():
-        _remember_stepup(form)
+        form.keep_passed_check()
         return _show(target, key_form=form, block="key_card")
     try:
         key = services.regenerate_key(_manager(), target, now=utcnow())
