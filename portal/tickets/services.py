@@ -573,13 +573,19 @@ def hand_off(actor: Actor, ticket: Ticket, comment: str, *, now: datetime, expec
 def _tell_refund_authority(ticket: Ticket, actor: Actor, comment: str, now: datetime) -> None:
     """Mail everyone who may process this refund (the one policy decides: the owner and the
     clerks with Refund authority on the account) that a refund waits for them in Escalations."""
-    from portal.auth.models import User
-    from portal.authz.scope import principal_for
+    from sqlalchemy import or_
+
+    from portal.auth.models import Role, User
+    from portal.authz.permissions import Perm
+    from portal.authz.scope import PERM_COLUMNS, principal_for
     from portal.notifications import mail
 
+    # Only the owner and Refund-authority holders can pass the policy: read just those (a
+    # Master Account may have hundreds of clerks), then let the policy decide for each.
     users = db.session.scalars(select(User).where(
         User.master_account_id == ticket.linked_account.master_account_id,
         User.deleted_at.is_(None), User.is_enabled.is_(True), User.is_api_only.is_(False),
+        or_(User.role == Role.OWNER, getattr(User, PERM_COLUMNS[Perm.REFUND_AUTHORITY]).is_(True)),
     ))
     for user in users:
         if user.id == actor.user_id or not can(principal_for(user), Perm_Action.TICKET_REFUND, ticket):
