@@ -22,6 +22,10 @@ PRINCIPALS = (
     "searcher",     # Orders/Tickets + Search Orders on A1
     "supervisor",   # Orders/Tickets + Search Orders + Manage Users on A1
     "refunder",     # Orders/Tickets + Refund authority on A1
+    "search_only",  # Search Orders alone on A1
+    "manager",      # Manage Users alone on A1
+    "refund_only",  # Refund authority alone on A1
+    "api_reader",   # a web user with API Read alone on A1 (no permission for any tab)
     "disabled",     # Orders/Tickets on A1; logged in, then disabled
     "api_only",     # API-only user (API Read + Read/Write on A1); holds a forged web session
 )
@@ -31,8 +35,11 @@ OBJECTS = ("own", "ungranted", "foreign", "missing")
 
 GUESTS = ("anon", "disabled", "api_only")  # no live web session: bounced to the login page
 CLERKS = ("clerk", "searcher", "supervisor", "refunder")
+# Clerks holding one permission alone (Orders/Tickets alone is ``clerk``).
+SINGLES = ("search_only", "manager", "refund_only", "api_reader")
 OWNERS = ("owner", "other_owner")
-LOGGED_IN = OWNERS + CLERKS
+ALL_CLERKS = CLERKS + SINGLES  # every logged-in clerk, whatever they hold
+LOGGED_IN = OWNERS + ALL_CLERKS
 
 LOGIN = "login"  # 302 to /auth/login (an htmx request gets 401 with HX-Redirect instead)
 
@@ -109,7 +116,7 @@ def scoped(ok: Status, *, allowed: Iterable[str], denied: Status = 403,
     allowed, coarse = set(allowed), set(coarse)
     visible = {
         "owner": {"own", "ungranted"}, "other_owner": {"foreign"},
-        **{c: {"own"} for c in CLERKS},
+        **{c: {"own"} for c in CLERKS + SINGLES},
     }
     table: dict = each(GUESTS, LOGIN)
     for who in LOGGED_IN:

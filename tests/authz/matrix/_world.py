@@ -31,6 +31,10 @@ PERMS = {
     "searcher": ("orders_tickets", "search_orders"),
     "supervisor": ("orders_tickets", "search_orders", "manage_users"),
     "refunder": ("orders_tickets", "refund_authority"),
+    "search_only": ("search_orders",),
+    "manager": ("manage_users",),
+    "refund_only": ("refund_authority",),
+    "api_reader": ("api_read",),
     "disabled": ("orders_tickets",),
     "api_only": ("api_read", "api_write"),
 }
@@ -273,7 +277,8 @@ def build(app) -> World:
 
     for name in PRINCIPALS:
         world.clients[name] = app.test_client()
-    for name in ("owner", "other_owner", "clerk", "searcher", "supervisor", "refunder", "disabled"):
+    for name in ("owner", "other_owner", "clerk", "searcher", "supervisor", "refunder",
+                 "search_only", "manager", "refund_only", "api_reader", "disabled"):
         response = world.clients[name].post(
             "/auth/login", data={"email": world.emails[name], "password": PASSWORD})
         assert response.status_code in (302, 303), f"{name} could not log in"

@@ -14,7 +14,7 @@ it (the mailbox holder need not have a login), and a token that names nothing is
 from datetime import timedelta
 
 from tests.authz.matrix import (
-    CLERKS,
+    ALL_CLERKS,
     GUESTS,
     LOGIN,
     Case,
@@ -33,7 +33,7 @@ def _owners(ok) -> dict:
         **each(GUESTS, LOGIN),
         "owner": objs(ok, ok, 404),
         "other_owner": objs(404, 404, ok),
-        **each(CLERKS, 403),
+        **each(ALL_CLERKS, 403),
     }
 
 
@@ -144,7 +144,7 @@ SETTINGS = {"timezone": "America/New_York", "cs_email": "help@vendor.test", "col
             "customer_refund_days": "30", "vendor_refund_days": "60", "settle_hours": "24"}
 
 ROUTES = {
-    "accounts.index": {"GET": reads_nothing("/accounts/", logged_in(200, **each(CLERKS, 403)),
+    "accounts.index": {"GET": reads_nothing("/accounts/", logged_in(200, **each(ALL_CLERKS, 403)),
                                             check=_lists_own_accounts)},
     # ?nickname= of a removed account: "link again" with its details, from one's own Master
     # Account only (another's nickname gets the empty form, like a missing one).
@@ -152,9 +152,9 @@ ROUTES = {
         "GET": reads_nothing(
             lambda w, o: f"/accounts/new?nickname={w.nickname('removed_account', o)}",
             {**each(GUESTS, LOGIN), **each(("owner", "other_owner"), objs(200, 200, 200, 200)),
-             **each(CLERKS, 403)},
+             **each(ALL_CLERKS, 403)},
             check=_relink_prefill),
-        "POST": Case("/accounts/new", logged_in(303, **each(CLERKS, 403)), data=_new_account),
+        "POST": Case("/accounts/new", logged_in(303, **each(ALL_CLERKS, 403)), data=_new_account),
     },
     # The link in the confirmation mail: a GET only shows what would be linked to whom (the
     # token is reused by every cell, so a GET that used it up would fail the next one).

@@ -21,10 +21,10 @@ a missing id.
 """
 from sqlalchemy import select
 
-from tests.authz.matrix import CLERKS, GUESTS, LOGIN, Case, each, logged_in, objs, public
+from tests.authz.matrix import ALL_CLERKS, CLERKS, GUESTS, SINGLES, LOGIN, Case, each, logged_in, objs, public
 from tests.authz.matrix._world import reads_nothing
 
-OWNER_ONLY_CARD = logged_in(200, **each(CLERKS, 404))  # the PIN, questions, clerks-2FA cards
+OWNER_ONLY_CARD = logged_in(200, **each(ALL_CLERKS, 404))  # the PIN, questions, clerks-2FA cards
 
 
 def _to_login(w, who, obj, response):
@@ -179,9 +179,9 @@ ROUTES = {
         data={"pin-pin": "1357", "pin-pin_confirm": "7531", "pin-stepup": ""},
         check=_says("The two PINs are not the same."))},
     "auth.change_questions": {"POST": Case("/auth/security/questions",
-                                           logged_in(303, **each(CLERKS, 404)), data=QUESTIONS)},
+                                           logged_in(303, **each(ALL_CLERKS, 404)), data=QUESTIONS)},
     "auth.clerks_two_factor": {"POST": Case(
-        "/auth/security/clerks-two-factor", logged_in(303, **each(CLERKS, 404)),
+        "/auth/security/clerks-two-factor", logged_in(303, **each(ALL_CLERKS, 404)),
         data={"c2-stepup": ""})},  # "require" left off: clerks keep logging in without 2FA
     # Two-factor set-up of one's own account (nobody in the matrix has it on).
     "auth.twofa_start": {"POST": Case("/auth/security/two-factor/start", logged_in(200),
@@ -199,6 +199,6 @@ ROUTES = {
         "owner": objs(404, 303, 404),
         "other_owner": objs(404, 404, 303),
         "clerk": objs(303, 404, 404),
-        **each(("searcher", "supervisor", "refunder"), 404),
+        **each(("searcher", "supervisor", "refunder") + SINGLES, 404),
     }, check=_session_ended)},
 }

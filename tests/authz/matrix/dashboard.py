@@ -1,9 +1,9 @@
 """Matrix entries of the Dashboard tab (owner only; DOMAIN.md §2, issue 5 item 8): clerks are
 refused, whatever they hold; each owner's figures are those of their own accounts only."""
-from tests.authz.matrix import CLERKS, each, logged_in
+from tests.authz.matrix import ALL_CLERKS, each, logged_in
 from tests.authz.matrix._world import reads_nothing
 
-OWNERS_ONLY = logged_in(200, **each(CLERKS, 403))  # whatever the clerk holds
+OWNERS_ONLY = logged_in(200, **each(ALL_CLERKS, 403))  # whatever the clerk holds
 
 
 def _no_foreign_accounts(w, who, obj, response):

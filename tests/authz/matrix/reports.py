@@ -3,7 +3,9 @@ Affiliate performance is sales data, so it also needs Search Orders (the owner a
 Each owner's reports count their own accounts only; the clerk filter lists their own people."""
 from tests.authz.matrix import Case, each, logged_in
 
-READERS = logged_in(200, **each(("clerk", "searcher", "refunder"), 403))
+# Manage Users alone is enough (``manager``); every other clerk is refused.
+READERS = logged_in(200, **each(("clerk", "searcher", "refunder", "search_only", "refund_only",
+                                 "api_reader"), 403))
 
 
 def _no_foreign_accounts(w, who, obj, response):

@@ -13,7 +13,7 @@ from portal.auth.models import User
 from portal.extensions import db
 from portal.tickets import services
 from portal.types import utcnow
-from tests.authz.matrix import CLERKS, OWNERS, Case, logged_in, scoped
+from tests.authz.matrix import CLERKS, OWNERS, SINGLES, Case, each, logged_in, scoped
 from tests.factories import T0
 
 WORKERS = OWNERS + CLERKS
@@ -54,42 +54,43 @@ def _old_ticket(world, obj):
 BUILDERS = {"closed_ticket": _closed_ticket, "old_ticket": _old_ticket}
 
 ROUTES = {
-    "tickets.index": {"GET": Case("/tickets/", logged_in(200))},
+    # Without Orders/Tickets there is no Tickets tab (Search Orders alone included).
+    "tickets.index": {"GET": Case("/tickets/", logged_in(200, **each(SINGLES, 403)))},
     "tickets.account_queue": {
         "GET": Case(
             lambda w, o: f"/accounts/{w.id('account', o)}/tickets",
-            scoped(200, allowed=WORKERS),
+            scoped(200, allowed=WORKERS, coarse=SINGLES),
         )
     },
-    "tickets.show": {"GET": Case(_ticket(fresh=False), scoped(200, allowed=WORKERS))},
+    "tickets.show": {"GET": Case(_ticket(fresh=False), scoped(200, allowed=WORKERS, coarse=SINGLES))},
     # Without htmx the row and its email form lead to the ticket page (303).
-    "tickets.row": {"GET": Case(_ticket("/row", fresh=False), scoped(303, allowed=WORKERS))},
+    "tickets.row": {"GET": Case(_ticket("/row", fresh=False), scoped(303, allowed=WORKERS, coarse=SINGLES))},
     "tickets.email_form": {
-        "GET": Case(_ticket("/email", fresh=False), scoped(303, allowed=WORKERS))
+        "GET": Case(_ticket("/email", fresh=False), scoped(303, allowed=WORKERS, coarse=SINGLES))
     },
     "tickets.comment": {
-        "POST": Case(_ticket("/comment"), scoped(303, allowed=WORKERS), data=COMMENT)
+        "POST": Case(_ticket("/comment"), scoped(303, allowed=WORKERS, coarse=SINGLES), data=COMMENT)
     },
-    "tickets.close": {"POST": Case(_ticket("/close"), scoped(303, allowed=WORKERS), data=COMMENT)},
+    "tickets.close": {"POST": Case(_ticket("/close"), scoped(303, allowed=WORKERS, coarse=SINGLES), data=COMMENT)},
     "tickets.change_type": {
         "POST": Case(
             _ticket("/type"),
-            scoped(303, allowed=OWNERS + ("refunder",)),
+            scoped(303, allowed=OWNERS + ("refunder",), coarse=SINGLES),
             data={**COMMENT, "to_type": "refund"},
         )
     },
     "tickets.reopen": {
         "POST": Case(
-            _ticket("/reopen", "closed_ticket"), scoped(303, allowed=WORKERS), data=COMMENT
+            _ticket("/reopen", "closed_ticket"), scoped(303, allowed=WORKERS, coarse=SINGLES), data=COMMENT
         )
     },
     "tickets.escalate": {
-        "POST": Case(_ticket("/escalate", "old_ticket"), scoped(303, allowed=WORKERS), data=COMMENT)
+        "POST": Case(_ticket("/escalate", "old_ticket"), scoped(303, allowed=WORKERS, coarse=SINGLES), data=COMMENT)
     },
     "tickets.change_email": {
         "POST": Case(
             _ticket("/email"),
-            scoped(303, allowed=WORKERS),
+            scoped(303, allowed=WORKERS, coarse=SINGLES),
             data={**COMMENT, "new_email": "changed@matrix.test"},
         )
     },

@@ -35,6 +35,7 @@ from tests.authz.matrix import (
     LOGGED_IN,
     OBJECTS,
     OWNERS,
+    SINGLES,
     Case,
     each,
     logged_in,
@@ -44,11 +45,15 @@ from tests.conftest import HX
 
 WORKERS = OWNERS + CLERKS
 SEARCHERS_NOT = ("clerk", "refunder")  # Orders/Tickets without Search Orders
+# Search Orders alone works transactions (search, pages, receipts, "T"); the other single
+# permissions (Manage Users, Refund authority, API Read) give no Transactions tab at all.
+NO_TAB = ("manager", "refund_only", "api_reader")
+READERS = WORKERS + ("search_only",)
 NOT_REFUNDERS = ("clerk", "searcher", "supervisor")
 COMMENT = "Matrix check: a comment long enough."
 # What each principal sees of the objects of OBJECTS (every clerk is granted A1 only).
 VISIBLE = {"owner": ("own", "ungranted"), "other_owner": ("foreign",),
-           **{c: ("own",) for c in CLERKS}}
+           **{c: ("own",) for c in CLERKS + SINGLES}}
 
 
 def without_ticket(table: dict) -> dict:
@@ -209,7 +214,7 @@ def _untracked(suffix: str, method: str = "GET", expect=None, data=None):
                 without_ticket(expect), data)
 
 
-VIEW = scoped(200, allowed=WORKERS)
+VIEW = scoped(200, allowed=READERS, coarse=NO_TAB)
 
 
 def _today_plus(w, days: int) -> str:
@@ -223,14 +228,17 @@ def _today_plus(w, days: int) -> str:
 
 
 OPEN_TECH = {"ticket_type": "tech_support", "comment": COMMENT}
-OPENED = scoped(303, allowed=WORKERS)
-OPENED_REFUND = scoped(303, allowed=OWNERS + ("refunder",))
+# Tickets need Orders/Tickets: Search Orders alone may not open one (they could not see it).
+OPENED = scoped(303, allowed=WORKERS, coarse=NO_TAB)
+OPENED_REFUND = scoped(303, allowed=OWNERS + ("refunder",), coarse=NO_TAB)
 
 # Subscription actions (on a new subscription per cell; its sale is tied to a ticket).
 PAUSE = lambda w, who, o: {"restart_on": _today_plus(w, 40), "comment": COMMENT}  # noqa: E731
 MOVE = lambda w, who, o: {"next_bill_on": _today_plus(w, 10), "comment": COMMENT}  # noqa: E731
-SERVICE = scoped(303, allowed=WORKERS)  # pause, resume, move the date: customer service
-CANCEL = scoped(303, allowed=OWNERS + ("refunder",))  # stops the money: Refund authority
+# pause, resume, move the date: customer service
+SERVICE = scoped(303, allowed=WORKERS, coarse=NO_TAB)
+# stops the money: Refund authority
+CANCEL = scoped(303, allowed=OWNERS + ("refunder",), coarse=NO_TAB)
 
 
 def _subscription_case(action: str, expect: dict, data, state: str = ""):
@@ -276,21 +284,21 @@ ROUTES = {
     # --- search, count, export: every clerk who works orders; Orders/Tickets alone finds only
     # transactions tied to tickets (the checks) --------------------------------------------------
     "transactions.index": {"GET": Case(
-        _search_url("/transactions/"), logged_in(200),
+        _search_url("/transactions/"), logged_in(200, **each(NO_TAB, 403)),
         objects=False, check=_lists_only_visible)},
     "transactions.count": {"GET": Case(
-        _search_url("/transactions/count"), logged_in(200),
+        _search_url("/transactions/count"), logged_in(200, **each(NO_TAB, 403)),
         objects=False, check=_counts_only_visible)},
     "transactions.export": {"GET": Case(
-        _search_url("/transactions/export.csv"), logged_in(200),
+        _search_url("/transactions/export.csv"), logged_in(200, **each(NO_TAB, 403)),
         objects=False, check=_lists_only_visible)},
     # One account by nickname: only among the asker's own accounts (another Master Account's
     # nickname is not found, like one that does not exist).
     "transactions.account_search": {"GET": Case(
-        _account_search(), scoped(200, allowed=WORKERS),
+        _account_search(), scoped(200, allowed=READERS, coarse=NO_TAB),
         check=_lists_only_visible)},
     "transactions.account_export": {"GET": Case(
-        _account_search("/export.csv"), scoped(200, allowed=WORKERS),
+        _account_search("/export.csv"), scoped(200, allowed=READERS, coarse=NO_TAB),
         check=_lists_only_visible)},
 
     # --- one transaction --------------------------------------------------------------------------
@@ -303,11 +311,12 @@ ROUTES = {
     # Emailing the receipt (the mail goes to the customer through the outbox). A ticket id in
     # the form must be of this very order: another Master Account's is 404, whoever asks.
     "transactions.email_receipt": {"POST": Case(
-        _txn("/email-receipt"), scoped(303, allowed=WORKERS), data={},
+        _txn("/email-receipt"), scoped(303, allowed=READERS, coarse=NO_TAB), data={},
         check=_also(
-            _untracked("/email-receipt", "POST", scoped(303, allowed=WORKERS), data={}),
+            _untracked("/email-receipt", "POST", scoped(303, allowed=READERS, coarse=NO_TAB),
+                       data={}),
             Also("with another Master Account's ticket id", "POST", _txn("/email-receipt"),
-                 each(LOGGED_IN, {o: 404 for o in OBJECTS}),
+                 {**each(LOGGED_IN, {o: 404 for o in OBJECTS}), **each(NO_TAB, 403)},
                  data=lambda w, who, o: {"ticket_id": w.id(
                      "ticket", "own" if who == "other_owner" else "foreign"), "comment": COMMENT}),
         ))},
@@ -330,15 +339,19 @@ ROUTES = {
     "transactions.subscription_date": {"POST": _subscription_case("date", SERVICE, MOVE)},
 
     # --- the refund hand-off and the Escalations list ---------------------------------------------
-    "transactions.escalations": {"GET": Case(_escalations_url, logged_in(200), objects=False,
+    # Escalations are ticket work: Orders/Tickets (no single other permission lets one in).
+    "transactions.escalations": {"GET": Case(_escalations_url,
+                                             logged_in(200, **each(SINGLES, 403)), objects=False,
                                              check=_escalations_scoped)},
     "transactions.record_return": {"POST": Case(
-        _ticket("return", "refund_ticket"), scoped(303, allowed=WORKERS), data=STEP)},
+        _ticket("return", "refund_ticket"), scoped(303, allowed=WORKERS, coarse=SINGLES),
+        data=STEP)},
     "transactions.hand_off": {"POST": Case(
-        _ticket("handoff", "returned_refund_ticket"), scoped(303, allowed=WORKERS),
+        _ticket("handoff", "returned_refund_ticket"),
+        scoped(303, allowed=WORKERS, coarse=SINGLES),
         data={"comment": COMMENT})},
     "transactions.process_refund": {"POST": Case(
         _ticket("process", "refund_ticket"),
-        scoped(303, allowed=OWNERS + ("refunder",), coarse=NOT_REFUNDERS),
+        scoped(303, allowed=OWNERS + ("refunder",), coarse=NOT_REFUNDERS + SINGLES),
         data={"comment": COMMENT})},
 }
