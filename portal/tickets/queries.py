@@ -237,7 +237,24 @@ def search_ids(q: str) -> Select | None:
     if "@" not in text and not any(c.isspace() for c in text):
         receipt = tickets_by("ix_tickets_receipt")
         parts.append(select(receipt.id).where(_starts_with(receipt.receipt, text.upper())))
+        if "-" in text[3:]:  # a rebill receipt (SALE-n), typed at least in part
+            parts.append(_by_charge_receipt(text.upper()))
     return parts[0] if len(parts) == 1 else union_all(*parts)
+
+
+def _by_charge_receipt(text: str) -> Select:
+    """Tickets on the order of a rebill whose receipt (``SALE-n``) starts with ``text``: a
+    customer quotes their latest charge, while a ticket names the order's first sale."""
+    from portal.transactions.models import Transaction
+
+    ticket = tickets_by("ix_tickets_receipt")
+    return (
+        select(ticket.id)
+        .join(Transaction, and_(Transaction.sale_receipt == ticket.receipt,
+                                Transaction.linked_account_id == ticket.linked_account_id))
+        .where(_starts_with(Transaction.receipt, text), Transaction.receipt != Transaction.sale_receipt)
+        .distinct()
+    )
 
 
 KEY_COLUMNS = (

@@ -488,7 +488,7 @@ def test_expiration_counts_down_when_due_within_a_day(client, login, desk, ticke
     due_within_a_day = soon.next_action_at - desk.clock < timedelta(days=1)  # a weekend moves it
     assert ("data-countdown=" in row_soon) is due_within_a_day
     assert "data-countdown=" not in row_later
-    assert "account time" in row_soon and "EST" in row_soon or "EDT" in row_soon
+    assert "account time" in row_soon and ("EST" in row_soon or "EDT" in row_soon)
 
 
 # --- one account's queue ---------------------------------------------------------------------
@@ -561,3 +561,18 @@ def test_no_query_of_the_queue_reads_the_whole_tickets_table(
         plan = [row[3] for row in explained]
         full_scans = [p for p in plan if re.match(r"SCAN (tickets|t_ix_\w+)$", p)]
         assert not full_scans, (statement, plan)
+
+
+def test_search_by_a_rebill_receipt_finds_the_orders_ticket(client, login, desk, ticket_for, make):
+    """Customers quote their latest charge (``SALE-n``); the ticket names the order's first sale."""
+    ticket = ticket_for(desk.keto, recurring=True, receipt="RBLL0001", sale_days=40)
+    other = ticket_for(desk.mind, recurring=True, receipt="RBLL0002", sale_days=40)
+    make.rebill(ticket.transaction, at=desk.ago(days=10))
+    make.rebill(other.transaction, at=desk.ago(days=10))
+    login(desk.owner)
+    assert numbers(queue(client, "/tickets/", query_string={"q": "rbll0001-1"})) == [ticket.id]
+    assert numbers(queue(client, "/tickets/", query_string={"q": "RBLL0001-"})) == [ticket.id]
+    assert numbers(queue(client, "/tickets/", query_string={"q": "RBLL0001-7"})) == []
+    # The account filter still applies to what a rebill receipt finds.
+    found = queue(client, "/tickets/", query_string={"q": "RBLL0002-1", "vendor": desk.keto.nickname})
+    assert numbers(found) == []
