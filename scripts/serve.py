@@ -68,7 +68,9 @@ def commands(port: str, environ=None) -> dict[str, list[str]]:
             program("gunicorn"),
             "wsgi:app",
             *f"--bind 127.0.0.1:{port} --workers {workers} --threads {threads}".split(),
+            # Access log without secrets: link tokens in paths and query strings are masked.
             *"--graceful-timeout 10 --access-logfile -".split(),
+            "--logger-class", "portal.web.logs.GunicornLogger",
         ],
         "worker": [program("huey_consumer"), "portal.worker.huey", "-w", "2", "-k", "thread"],
     }

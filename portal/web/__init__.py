@@ -7,7 +7,7 @@ from flask_login import current_user
 from sqlalchemy import text
 
 from portal.extensions import db
-from portal.web import errors, templating
+from portal.web import errors, logs, templating
 from portal.web.decorators import public
 from portal.web.htmx import is_htmx
 
@@ -100,6 +100,7 @@ def init_app(app: Flask) -> None:
     app.before_request(_require_login)
     app.after_request(_headers)
     errors.init_app(app)
+    logs.init_app(app)
     templating.init_app(app)
 
 
