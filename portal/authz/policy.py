@@ -110,8 +110,9 @@ def _can_edit_user(actor: Principal, target) -> bool:
     """The owner edits any clerk of the Master Account. A Manage-Users clerk edits other clerks
     whose permissions and accounts all lie within their own -- never the owner, never
     themselves (no raising one's own permissions), never someone who holds more than they do
-    (so they cannot lock out, reset or re-key a more trusted colleague). Nobody edits a
-    deleted user."""
+    (so they cannot lock out, reset or re-key a more trusted colleague), and never another
+    Manage-Users clerk (two supervisors cannot disable, reset or delete each other: only the
+    owner manages the people who manage users). Nobody edits a deleted user."""
     if not actor.has(Perm.MANAGE_USERS):
         return False
     if target is None:
@@ -124,7 +125,10 @@ def _can_edit_user(actor: Principal, target) -> bool:
         return True
     if getattr(target, "id", None) == actor.user_id:
         return False
-    if ungrantable(actor, set(getattr(target, "perms", ()) or ())):
+    target_perms = set(getattr(target, "perms", ()) or ())
+    if Perm.MANAGE_USERS in target_perms:
+        return False
+    if ungrantable(actor, target_perms):
         return False
     if ungrantable_accounts(actor, set(getattr(target, "account_ids", ()) or ())):
         return False

@@ -51,6 +51,14 @@ def test_a_supervisor_never_edits_themselves():
     assert not can(SUPERVISOR, Action.USER_API_KEY, me)
 
 
+def test_a_supervisor_never_edits_another_manage_users_clerk():
+    """Peers cannot lock each other out; the owner manages the people who manage users."""
+    peer = clerk(Perm.ORDERS_TICKETS, Perm.MANAGE_USERS, id=21)
+    assert not can(SUPERVISOR, Action.USER_EDIT, peer)
+    assert not can(SUPERVISOR, Action.USER_API_KEY, peer)
+    assert can(OWNER, Action.USER_EDIT, peer)
+
+
 def test_the_owner_manages_their_own_api_key_but_not_their_own_permissions():
     me = UserSubject(id=OWNER.user_id, master_account_id=1, is_owner=True, perms=frozenset(Perm))
     assert can(OWNER, Action.USER_API_KEY, me)
