@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import flash, make_response, request, url_for
+from flask import flash, make_response, redirect, request, session, url_for
 from flask_login import current_user
 
 from portal.accounts import bp, services
@@ -106,15 +106,34 @@ LINK_PROBLEMS = {
 }
 
 
+# The confirmation link's token, between the mail's URL and the answer (as the auth links do).
+LINK_SESSION_KEY = "account_link_token"
+
+
+def _private(response, status: int | None = None):
+    """The token must not leak through the Referer header or a cache (S16, S31)."""
+    response = make_response(response) if status is None else make_response(response, status)
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.get("/link/")
 @bp.get("/link/<token>")
 @public
 def link(token: str | None = None):
     """The link in the confirmation mail: says what is being linked to which Master Account and
-    asks for a click (mail scanners that prefetch links must not confirm anything)."""
+    asks for a click (mail scanners that prefetch links must not confirm anything). The first
+    GET moves the token into the session and redirects to the bare ``/accounts/link/``, so the
+    token is not kept in the address bar, the history or a Referer; that page reads it from
+    the session (single use and the 24 hours are checked there, as before)."""
+    if token is not None:
+        session[LINK_SESSION_KEY] = token[:200]
+        return _private(redirect(url_for("accounts.link"), 303))
+    token = session.get(LINK_SESSION_KEY)
     now = utcnow()
     problem, request_ = None, None
-    if token is None:
+    if not token:
         problem = "missing"
     else:
         try:
@@ -124,13 +143,10 @@ def link(token: str | None = None):
     status = 200 if problem is None else (404 if problem in ("unknown", "missing") else 410)
     if problem is not None and is_fragment_request():
         return alert_fragment(status, "Link not valid", LINK_PROBLEMS.get(problem, LINK_PROBLEMS["unknown"]))
+    # The form carries the token it shows (not the session's at posting time): a second link
+    # opened in another tab meanwhile cannot turn this page's click into a confirmation of it.
     form = ConfirmLinkForm(token=token or "")
-    response = make_response(
-        render("accounts/link.html", form=form, link=request_, problem=problem), status
-    )
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return _private(render("accounts/link.html", form=form, link=request_, problem=problem), status)
 
 
 @bp.post("/link/")
@@ -152,6 +168,9 @@ def link_answer():
         except tokens.TokenInvalid as invalid:
             db.session.rollback()
             problem = invalid.reason
+        else:
+            if session.get(LINK_SESSION_KEY) == form.token.data:
+                session.pop(LINK_SESSION_KEY)  # used up: nothing left to show
     else:
         problem = "unknown"
     owner_here = (
@@ -160,7 +179,7 @@ def link_answer():
         and current_user.is_owner
         and current_user.master_account_id == account.master_account_id
     )
-    response = make_response(
+    return _private(
         render(
             "accounts/link_done.html",
             outcome=outcome,
@@ -170,8 +189,6 @@ def link_answer():
         ),
         200 if problem is None else 410,
     )
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
 
 
 # --- one account ---------------------------------------------------------------------------------

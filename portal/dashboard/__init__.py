@@ -20,8 +20,20 @@ def signed_percent(value: float | None) -> str:
     return f"{sign}{abs(value) * 100:.1f}%"
 
 
+def daily_number(value, currency: str, money: bool) -> str:
+    """A cell of the per-day table: amounts in major units with the currency's decimals
+    (none for JPY), counts as whole numbers."""
+    if not money:
+        return str(int(value))
+    from portal.dashboard.services import ZERO_DECIMAL
+
+    return f"{value:.0f}" if currency in ZERO_DECIMAL else f"{value:.2f}"
+
+
 def init_app(app: Flask) -> None:
     from portal.dashboard import views  # noqa: F401
 
-    app.jinja_env.filters.update(percent=percent, signed_percent=signed_percent)
+    app.jinja_env.filters.update(
+        percent=percent, signed_percent=signed_percent, daily_number=daily_number
+    )
     app.register_blueprint(bp)

@@ -1,6 +1,6 @@
 """Dashboard views: the owner's sales summary per linked account and in total."""
 
-from flask import request
+from flask import request, url_for
 from sqlalchemy import select
 
 from portal.accounts.models import AccountStatus, LinkedAccount
@@ -10,7 +10,7 @@ from portal.dashboard import bp, periods, services
 from portal.extensions import db
 from portal.types import utcnow
 from portal.web.decorators import require
-from portal.web.htmx import render
+from portal.web.htmx import is_fragment_request, render
 from portal.web.templating import viewer_zone
 
 
@@ -62,12 +62,46 @@ def _today(zone, now):
 @bp.get("/daily")
 @require(Action.TAB_DASHBOARD)
 def daily():
-    """The chart's numbers per day and account, as tables (opened on demand)."""
+    """The chart's numbers per day and account, as tables (opened on demand). Each currency's
+    table shows the metric its chart shows: the Dashboard sends its chart switches along as
+    ``metric_<currency>`` (and asks again when one changes); the page on its own offers links."""
     now = utcnow()
     period = periods.parse(request.args, _today(viewer_zone(), now))
     summary = services.summarise(
         linked_accounts(current_principal()), period, now=now, compare=False
     )
+    chart = summary.chart()
+    metrics = {
+        block["currency"]: chosen_metric(request.args, block["currency"])
+        for block in chart["currencies"]
+    }
     return render(
-        "dashboard/daily.html", block="daily_tables", chart=summary.chart(), period=period
+        "dashboard/daily.html",
+        block="daily_tables",
+        chart=chart,
+        period=period,
+        metrics=metrics,
+        metric_names=METRIC_NAMES,
+        standalone=not is_fragment_request(),
+        metric_url=lambda currency, key: url_for(
+            "dashboard.daily",
+            **period.query(),
+            **{f"metric_{c}": (key if c == currency else m) for c, m in metrics.items()},
+        ),
     )
+
+
+# What each chart metric is called above its table (same words as the chart's switch).
+METRIC_NAMES = {
+    "gross": "Gross sales",
+    "net": "Net",
+    "charges": "Sales + rebills (count)",
+    "refunds": "Refunds (count)",
+}
+
+
+def chosen_metric(args, currency: str) -> str:
+    """The metric asked for one currency's table (``metric_USD=net``, else ``metric=net``);
+    anything unknown falls back to gross sales, the chart's default."""
+    value = args.get(f"metric_{currency}") or args.get("metric") or "gross"
+    return value if value in services.METRICS else "gross"

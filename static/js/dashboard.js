@@ -109,6 +109,12 @@
     if (!select) return;
     chosen[select.getAttribute("data-chart-metric")] = select.value;
     draw();
+    // The per-day tables show the chart's metric: once they are loaded, load them again with
+    // the switches' new values (the <details> sends them along: hx-include).
+    const daily = document.querySelector("details.daily-table");
+    if (daily && daily.querySelector("table[data-metric]") && window.htmx) {
+      window.htmx.trigger(daily, "dashboard-metric");
+    }
   });
 
   document.addEventListener("click", (ev) => {

@@ -196,8 +196,8 @@ def test_the_link_shows_what_is_linked_to_whom_and_confirms_without_login(app, o
     token = link_token("newacct@vendor.test")
     anonymous = app.test_client()
 
-    page = anonymous.get(f"/accounts/link/{token}")
-    assert page.status_code == 200
+    page = anonymous.get(f"/accounts/link/{token}", follow_redirects=True)
+    assert page.status_code == 200 and page.request.path == "/accounts/link/"
     assert page.headers["Referrer-Policy"] == "no-referrer"
     body = page.get_data(as_text=True)
     assert "newacct" in body and "Olivia Owner" in body and owner.email in body
@@ -214,7 +214,54 @@ def test_the_link_shows_what_is_linked_to_whom_and_confirms_without_login(app, o
     # Single use.
     again = anonymous.post("/accounts/link/", data={"token": token, "decision": "confirm"})
     assert again.status_code == 410 and "already used" in again.get_data(as_text=True)
-    assert "already used" in anonymous.get(f"/accounts/link/{token}").get_data(as_text=True)
+    reopened = anonymous.get(f"/accounts/link/{token}", follow_redirects=True)
+    assert reopened.status_code == 410 and "already used" in reopened.get_data(as_text=True)
+
+
+def test_the_first_open_moves_the_token_out_of_the_address_bar(app, owner_client):
+    """SECURITY S31: after the first GET the token is gone from the URL (address bar, history,
+    Referer); the bare page works from the session, and only for that browser."""
+    owner_client.post("/accounts/new", data=add_form())
+    token = link_token("newacct@vendor.test")
+    anonymous = app.test_client()
+
+    first = anonymous.get(f"/accounts/link/{token}")
+    assert first.status_code == 303 and first.headers["Location"] == "/accounts/link/"
+    assert first.headers["Referrer-Policy"] == "no-referrer"
+    assert first.headers["Cache-Control"] == "no-store"
+    assert token not in first.get_data(as_text=True)
+    with anonymous.session_transaction() as sess:
+        assert sess["account_link_token"] == token
+    assert _account("newacct").status == "pending"  # opening is not confirming
+
+    page = anonymous.get("/accounts/link/")
+    assert page.status_code == 200 and "newacct" in page.get_data(as_text=True)
+    assert page.headers["Cache-Control"] == "no-store"
+    # Another browser (no session) opening the bare URL gets nothing.
+    stranger = app.test_client().get("/accounts/link/")
+    assert stranger.status_code == 404 and "newacct" not in stranger.get_data(as_text=True)
+
+    done = anonymous.post("/accounts/link/", data={"token": token, "decision": "confirm"})
+    assert done.status_code == 200 and _account("newacct").status == "linked"
+    with anonymous.session_transaction() as sess:
+        assert "account_link_token" not in sess  # used up: not kept around
+
+
+def test_a_second_link_opened_meanwhile_does_not_change_what_the_first_page_confirms(
+    app, owner_client
+):
+    """The page's form carries the token it shows: opening another request's link in a second
+    tab (same session) does not turn the first page's click into a confirmation of the other."""
+    owner_client.post("/accounts/new", data=add_form())
+    owner_client.post(
+        "/accounts/new", data=add_form(nickname="other", email="other@vendor.test")
+    )
+    first, second = link_token("newacct@vendor.test"), link_token("other@vendor.test")
+    browser = app.test_client()
+    browser.get(f"/accounts/link/{first}", follow_redirects=True)
+    browser.get(f"/accounts/link/{second}", follow_redirects=True)
+    browser.post("/accounts/link/", data={"token": first, "decision": "confirm"})
+    assert _account("newacct").status == "linked" and _account("other").status == "pending"
 
 
 def test_an_expired_link_confirms_nothing(app, owner, make):
@@ -224,7 +271,7 @@ def test_an_expired_link_confirms_nothing(app, owner, make):
     )
     token = link_token("s@vendor.test")
     anonymous = app.test_client()
-    page = anonymous.get(f"/accounts/link/{token}")
+    page = anonymous.get(f"/accounts/link/{token}", follow_redirects=True)
     assert page.status_code == 410 and "expired" in page.get_data(as_text=True)
     done = anonymous.post("/accounts/link/", data={"token": token, "decision": "confirm"})
     assert done.status_code == 410 and "expired" in done.get_data(as_text=True)
@@ -233,7 +280,8 @@ def test_an_expired_link_confirms_nothing(app, owner, make):
 
 def test_an_unknown_or_tampered_link_is_refused(app):
     anonymous = app.test_client()
-    assert anonymous.get("/accounts/link/not-a-real-token").status_code == 404
+    assert anonymous.get("/accounts/link/not-a-real-token").status_code == 303
+    assert anonymous.get("/accounts/link/").status_code == 404
     response = anonymous.post("/accounts/link/", data={"token": "x" * 43, "decision": "confirm"})
     assert response.status_code == 410
 
@@ -254,13 +302,13 @@ def test_resend_replaces_the_link_and_cancel_withdraws_the_request(app, owner_cl
     second = link_token("newacct@vendor.test")
     assert second != first and len(mails("account_link")) == 2
     anonymous = app.test_client()
-    assert anonymous.get(f"/accounts/link/{first}").status_code == 410
-    assert anonymous.get(f"/accounts/link/{second}").status_code == 200
+    assert anonymous.get(f"/accounts/link/{first}", follow_redirects=True).status_code == 410
+    assert anonymous.get(f"/accounts/link/{second}", follow_redirects=True).status_code == 200
 
     response = owner_client.post("/accounts/newacct/cancel")
     assert response.status_code == 303
     assert _account("newacct") is None  # never linked: nothing to keep
-    assert anonymous.get(f"/accounts/link/{second}").status_code == 404
+    assert anonymous.get(f"/accounts/link/{second}", follow_redirects=True).status_code == 404
     assert _events("account.link_cancelled")[0].details["nickname"] == "newacct"
 
 

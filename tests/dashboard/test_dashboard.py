@@ -212,7 +212,8 @@ def test_a_period_change_from_htmx_gets_only_the_dashboard_body(client, login, s
 def test_the_daily_table_has_the_charts_numbers_and_loads_on_demand(client, login, shop):
     login(shop["owner"])
     page = client.get(PERIOD).get_data(as_text=True)
-    assert 'hx-trigger="toggle once"' in page and "/dashboard/daily?period=custom" in page
+    assert 'hx-trigger="toggle once, dashboard-metric"' in page
+    assert "/dashboard/daily?period=custom" in page
     fragment = client.get(
         "/dashboard/daily?period=custom&from=2026-11-10&to=2026-11-20", headers=HX
     )
@@ -242,6 +243,71 @@ def test_the_daily_table_has_the_charts_numbers_and_loads_on_demand(client, logi
     ]
     full = client.get("/dashboard/daily?period=7d").get_data(as_text=True)
     assert "<html" in full and "Per day" in full  # works without JavaScript too
+
+
+def _daily_rows(table) -> dict[str, list[str]]:
+    return {
+        r.th.get_text(strip=True): [td.get_text(strip=True) for td in r.select("td")]
+        for r in table.select("tbody tr")
+    }
+
+
+def test_the_daily_table_shows_the_metric_the_chart_shows(client, login, shop):
+    """The chart's "Show" switch sends its value along (``metric_<currency>``): each currency's
+    table then has that metric's numbers, under a visible heading naming currency and metric."""
+    login(shop["owner"])
+    page = BeautifulSoup(client.get(PERIOD).get_data(as_text=True), "html.parser")
+    details = page.select_one('[data-testid="daily-table"]')
+    assert details["hx-include"] == "[data-chart-metric]"
+    assert {s["name"] for s in page.select("select[data-chart-metric]")} == {
+        "metric_USD",
+        "metric_EUR",
+    }
+    base = "/dashboard/daily?period=custom&from=2026-11-10&to=2026-11-20"
+    soup = BeautifulSoup(
+        client.get(base + "&metric_USD=charges&metric_EUR=net", headers=HX).get_data(
+            as_text=True
+        ),
+        "html.parser",
+    )
+    usd = soup.select_one('table[data-currency="USD"]')
+    assert usd["data-metric"] == "charges"
+    # Sale + rebill on the 10th: two charges, counted, not summed in dollars.
+    assert _daily_rows(usd)["2026-11-10"] == ["2", "2"]
+    assert _daily_rows(usd)["2026-11-13"] == ["0", "0"]
+    heading = soup.select_one(f"#{usd['aria-labelledby']}").get_text(" ", strip=True)
+    assert heading == "USD Sales + rebills (count) in USD, per day"
+    eur = soup.select_one('table[data-currency="EUR"]')
+    assert eur["data-metric"] == "net"
+    assert _daily_rows(eur)["2026-11-17"] == ["0.00", "-49.00", "-49.00"]  # beta's refund
+    # Each heading comes before its own table, not at the bottom of the scrolling box.
+    for table in (usd, eur):
+        section = table.find_parent("section")
+        assert section.select_one("h2").get_text(strip=True).startswith(table["data-currency"])
+        assert table.find("caption") is None
+    refunds = BeautifulSoup(
+        client.get(base + "&metric_USD=refunds", headers=HX).get_data(as_text=True),
+        "html.parser",
+    ).select_one('table[data-currency="USD"]')
+    assert _daily_rows(refunds)["2026-11-13"] == ["1", "1"]
+    # An unknown metric falls back to gross sales.
+    bad = BeautifulSoup(
+        client.get(base + "&metric_USD=<script>", headers=HX).get_data(as_text=True),
+        "html.parser",
+    ).select_one('table[data-currency="USD"]')
+    assert bad["data-metric"] == "gross" and _daily_rows(bad)["2026-11-10"] == ["67.00", "67.00"]
+    # Without JavaScript the page on its own offers the same four choices per currency.
+    full = BeautifulSoup(
+        client.get(base + "&metric_USD=net").get_data(as_text=True), "html.parser"
+    )
+    links = full.select('[data-testid="daily-USD"] nav a')
+    assert [a.get_text(strip=True) for a in links] == [
+        "Gross sales",
+        "Net",
+        "Sales + rebills (count)",
+        "Refunds (count)",
+    ]
+    assert links[1]["aria-current"] == "true" and "metric_USD=refunds" in links[3]["href"]
 
 
 def test_arriving_by_a_boosted_link_gets_the_whole_page(client, login, shop):

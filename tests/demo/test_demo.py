@@ -123,3 +123,92 @@ def test_demo_built_on_a_sunday_leaves_no_open_ticket_overdue(app):
     ).all()
     assert system_steps
     assert all(at.astimezone(zones[acc]).weekday() < 5 for at, acc in system_steps)
+
+
+# Issue 2 item 4, person by person: what each named demo login may do and on which accounts.
+DEMO_ZONES = {
+    "ketovital": "America/New_York",
+    "mindshift": "Europe/Berlin",
+    "fitforge": "America/Los_Angeles",
+}
+DEMO_RIGHTS = {
+    # email: (permissions, accounts (None = all three), API only)
+    "tickets@demo.test": ({"orders_tickets"}, {"ketovital", "mindshift"}, False),
+    "search@demo.test": ({"orders_tickets", "search_orders"}, None, False),
+    "supervisor@demo.test": ({"orders_tickets", "search_orders", "manage_users"}, None, False),
+    "api@demo.test": ({"api_read", "api_write"}, None, True),
+    "apiread@demo.test": ({"api_read"}, None, True),
+    # Not in the issue's list; README and the brief name it (Refund authority holder).
+    "refunds@demo.test": ({"orders_tickets", "search_orders", "refund_authority"}, None, False),
+}
+
+
+def test_demo_people_accounts_and_rights_are_the_ones_the_issue_names(app):
+    from datetime import timedelta
+
+    from portal.accounts.models import LinkedAccount
+    from portal.auth import hashing
+    from portal.auth.models import SecurityAnswer
+    from portal.auth.questions import QUESTIONS
+    from portal.authz.scope import principal_for
+    from portal.crypto import pepper
+    from portal.demo import generator
+    from portal.transactions.models import Product
+
+    generator.generate("demo", now=NOW)
+    accounts = {a.nickname: a for a in db.session.scalars(select(LinkedAccount))}
+    assert {n: a.timezone for n, a in accounts.items()} == DEMO_ZONES
+    for nickname, account in accounts.items():
+        assert (account.status, account.source) == ("linked", "sandbox"), nickname
+        kinds = set(
+            db.session.scalars(
+                select(Product.recurring).where(Product.linked_account_id == account.id)
+            )
+        )
+        assert kinds == {True, False}, nickname  # standard and recurring products
+
+    owner = db.session.scalar(select(User).where(User.email == "owner@demo.test"))
+    assert owner.role == "owner" and owner.is_enabled and not owner.is_api_only
+    assert hashing.verify_secret(owner.pin_hash, pepper("2468"))
+    assert not hashing.verify_secret(owner.pin_hash, pepper("1234"))
+    questions = db.session.scalars(
+        select(SecurityAnswer).where(SecurityAnswer.user_id == owner.id)
+    ).all()
+    assert len(questions) == 2
+    assert len({q.question_key for q in questions}) == 2
+    assert {q.question_key for q in questions} <= set(QUESTIONS)
+    assert all(q.answer_hash for q in questions)
+    principal = principal_for(owner)
+    assert principal.is_owner and principal.account_ids == {a.id for a in accounts.values()}
+
+    ids = {a.id: n for n, a in accounts.items()}
+    people = db.session.scalars(select(User).where(User.role == "clerk")).all()
+    assert {u.email for u in people} == set(DEMO_RIGHTS)
+    for user in people:
+        perms, nicknames, api_only = DEMO_RIGHTS[user.email]
+        principal = principal_for(user)
+        assert {p.value for p in principal.perms} == perms, user.email
+        assert {ids[i] for i in principal.account_ids} == (nicknames or set(accounts)), user.email
+        assert user.is_api_only is api_only and user.is_enabled, user.email
+        if api_only:  # no password: they cannot log in to the web pages
+            assert user.password_hash is None, user.email
+        else:
+            assert hashing.verify_secret(user.password_hash, "Demo!!Pass12"), user.email
+    assert hashing.verify_secret(owner.password_hash, "Demo!!Pass12")
+
+    # At least 90 days of history, and clerks' ticket work spread over them.
+    first = db.session.scalar(select(func.min(Transaction.occurred_at)))
+    assert first <= NOW - timedelta(days=90)
+    clerk_days = {
+        at.date()
+        for at in db.session.scalars(
+            select(TicketEvent.at).where(TicketEvent.actor_kind == "clerk")
+        )
+    }
+    assert max(clerk_days) - min(clerk_days) >= timedelta(days=80) and len(clerk_days) >= 50
+    commented = db.session.scalar(
+        select(func.count(func.distinct(TicketEvent.ticket_id))).where(
+            TicketEvent.kind == "commented"
+        )
+    )
+    assert commented >= 300  # comment histories, on many tickets

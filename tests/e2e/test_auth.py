@@ -123,12 +123,20 @@ def test_the_checklist_ticks_rules_as_a_password_is_typed(page, portal_url, shot
     expect(save).to_be_enabled()
     shot("all-met")
 
-    # Removing a digit unticks it again and disables Save.
+    # Removing a digit unticks the digits rule again and disables Save.
     field.press("End")
-    field.press("Backspace")  # "!" removed: still fine
-    field.press("ArrowLeft")
+    after_digits = NEW_PASSWORD[NEW_PASSWORD.index("2") + 1 :]  # " Harbor!!"
+    for _ in after_digits:
+        field.press("ArrowLeft")
+    field.press("Backspace")  # the "2" of "42": one digit left
+    expect(field).to_have_value(NEW_PASSWORD.replace("2", "", 1))
+    expect(page.locator(f"#pw-checklist[data-length='{len(NEW_PASSWORD) - 1}']")).to_be_attached()
+    expect(rule("digits")).to_have_attribute("data-ok", "false")
+    for key in ("length", "upper", "lower", "special"):
+        expect(rule(key)).to_have_attribute("data-ok", "true")  # only the digits rule broke
     expect(rule("match")).to_have_attribute("data-ok", "false")
     expect(save).to_be_disabled()
+    shot("digit-removed")
 
 
 def test_a_wrong_password_then_the_forgot_password_page(page, portal_url, shot):

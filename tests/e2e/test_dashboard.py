@@ -123,3 +123,64 @@ def test_arriving_from_another_tab_draws_the_chart(page, log_in, portal_url):
     page.get_by_test_id("tabs").get_by_role("link", name="Dashboard").click()
     page.wait_for_selector("canvas[data-dashboard-chart='USD'][data-drawn='true']")
     assert _chart_state(page, "USD")["painted"] > 1000
+
+
+def _chart_totals(page, currency: str, metric: str) -> list[str]:
+    """The chart's per-day totals of one metric, formatted like the table's Total column."""
+    return page.evaluate(
+        """([currency, metric]) => {
+            const data = JSON.parse(document.getElementById('dashboard-data').dataset.chart);
+            const block = data.currencies.find(b => b.currency === currency);
+            return data.days.map((_, i) => {
+                const t = block.datasets.reduce((s, d) => s + d[metric][i], 0);
+                return metric === 'gross' || metric === 'net' ? t.toFixed(2) : String(t);
+            });
+        }""",
+        [currency, metric],
+    )
+
+
+def test_switching_the_chart_metric_switches_the_daily_table(page, log_in, portal_url, shot):
+    log_in("owner@demo.test")
+    page.goto(portal_url + "/dashboard/?period=7d")
+    page.wait_for_selector("canvas[data-dashboard-chart='USD'][data-drawn='true']")
+    page.get_by_test_id("daily-table").locator("summary").click()
+    usd = page.locator("table[data-currency='USD']")
+    expect(usd).to_have_attribute("data-metric", "gross")
+    heading = page.locator("#daily-title-USD")
+    expect(heading).to_have_text(re.compile(r"USD\s*Gross sales in USD, per day"))
+    expect(page.locator("#daily-title-EUR")).to_contain_text("EUR")
+    # The heading sits above its table (not at the bottom of the scrolling box).
+    assert heading.bounding_box()["y"] < usd.bounding_box()["y"]
+    totals = usd.locator("tbody tr td:last-child")
+    assert totals.all_inner_texts() == _chart_totals(page, "USD", "gross")
+
+    page.select_option("#metric-USD", "charges")
+    expect(usd).to_have_attribute("data-metric", "charges")
+    expect(heading).to_contain_text("Sales + rebills (count) in USD")
+    chart_metric = page.evaluate(
+        "() => Chart.getChart(document.querySelector(\"canvas[data-dashboard-chart='USD']\"))"
+        ".data.datasets[0].data"
+    )
+    assert all(float(v).is_integer() for v in chart_metric)  # the chart counts too
+    assert totals.all_inner_texts() == _chart_totals(page, "USD", "charges")
+    # The EUR table keeps its own switch's metric.
+    expect(page.locator("table[data-currency='EUR']")).to_have_attribute("data-metric", "gross")
+    page.get_by_test_id("daily-table").scroll_into_view_if_needed()
+    shot("daily-charges")
+
+    page.select_option("#metric-EUR", "net")
+    expect(page.locator("table[data-currency='EUR']")).to_have_attribute("data-metric", "net")
+    expect(usd).to_have_attribute("data-metric", "charges")
+    assert page.locator("table[data-currency='EUR'] tbody tr td:last-child").all_inner_texts() == (
+        _chart_totals(page, "EUR", "net")
+    )
+
+    # A new period keeps the switches; the table, opened again, follows them.
+    page.get_by_test_id("period-presets").get_by_role("link", name="30 days").click()
+    expect(page).to_have_url(re.compile(r"period=30d$"))
+    page.wait_for_function(_labels_match_data(30))
+    expect(page.locator("#metric-USD")).to_have_value("charges")
+    page.get_by_test_id("daily-table").locator("summary").click()
+    expect(usd).to_have_attribute("data-metric", "charges")
+    assert totals.all_inner_texts() == _chart_totals(page, "USD", "charges")

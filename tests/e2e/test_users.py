@@ -6,22 +6,11 @@ from __future__ import annotations
 import re
 import uuid
 
-import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import DEMO_PASSWORD
 
 NEW_PASSWORD = "Fresh!!Start42"
-
-
-def _has_set_password_page() -> bool:
-    from portal import create_app
-
-    app = create_app({"ENV": "testing", "SECRET_KEY": "probe", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
-    return "auth.set_password" in app.view_functions
-
-
-HAS_SET_PASSWORD = _has_set_password_page()
 
 
 def tab_names(page):
@@ -94,8 +83,6 @@ def test_supervisor_sees_the_owner_read_only(page, portal_url, log_in, shot):
     shot()
 
 
-@pytest.mark.skipif(not HAS_SET_PASSWORD, reason="needs the set-password page (auth.set_password) "
-                    "from the auth feature, not merged into this branch yet")
 def test_invited_clerk_sets_a_password_and_sees_only_their_accounts_tickets(page, portal_url, log_in, shot):
     email = f"erin-{uuid.uuid4().hex[:8]}@demo.test"
     create_clerk(page, portal_url, log_in, shot, email, account="mindshift")
