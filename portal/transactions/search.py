@@ -51,20 +51,23 @@ class Search:
             return [prefix(self.col("receipt"), m.value, s)]
         if m.kind == "email":
             return [prefix(self.col("customer_email"), m.value, s)]
+        last = prefix(self.col("customer_last_name_lc"), m.value, s)
         if m.kind == "name":
-            conds = [prefix(self.col("customer_last_name_lc"), m.value, s)]
-            if m.first:
-                conds.append(ci_prefix(Transaction.customer_first_name, m.first, s))
-            return conds
+            if m.first:  # "Maria Garcia", "Garcia, Maria": both parts
+                return [last, prefix(self.col("customer_first_name_lc"), m.first, s)]
+            # One word: a first or a last name.
+            return [or_(last, prefix(self.col("customer_first_name_lc"), m.value, s))]
         return [
             or_(
                 prefix(self.col("receipt"), m.value.upper(), s),
-                prefix(self.col("customer_last_name_lc"), m.value, s),
+                last,
+                prefix(self.col("customer_first_name_lc"), m.value, s),
             )
         ]
 
     def where(self) -> list:
         f = self.filters
+        s = self.sqlite
         account = self.col("linked_account_id")
         conds = (
             [account == self.account_ids[0]]
@@ -82,7 +85,7 @@ class Search:
         if f.sku:
             conds.append(self.col("sku") == f.sku)
         if f.affiliate:
-            conds.append(self.col("affiliate") == f.affiliate)
+            conds.append(ci_prefix(self.col("affiliate"), f.affiliate, s))
         if f.currency:
             conds.append(Transaction.currency == f.currency)
         if f.amount_min is not None:
