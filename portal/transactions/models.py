@@ -88,7 +88,17 @@ class Transaction(db.Model):
         Index("ix_transactions_receipt", "receipt"),
         Index("ix_transactions_sale_receipt", "linked_account_id", "sale_receipt"),
         Index("ix_transactions_email", "customer_email"),
-        Index("ix_transactions_last_name", "customer_last_name_lc"),
+        # Last name, then first name: "Garcia", and "Maria Garcia" / "Garcia, Maria" read only
+        # the index to find the few rows with both.
+        Index(
+            "ix_transactions_name",
+            "customer_last_name_lc",
+            "customer_first_name_lc",
+            postgresql_ops={
+                "customer_last_name_lc": "text_pattern_ops",
+                "customer_first_name_lc": "text_pattern_ops",
+            },
+        ),
         # text_pattern_ops: PostgreSQL serves "starts with" (LIKE 'mar%') from it under any collation.
         Index(
             "ix_transactions_first_name",

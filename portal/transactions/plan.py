@@ -77,6 +77,7 @@ DRIVER_COLUMNS = {
     "receipt": ("receipt",),
     "email": ("customer_email",),
     "name": ("customer_last_name_lc",),
+    "full_name": ("customer_last_name_lc", "customer_first_name_lc"),
     "first_name": ("customer_first_name_lc",),
     "any_name": ("customer_last_name_lc", "customer_first_name_lc"),
     "receipt_or_name": ("receipt", "customer_last_name_lc", "customer_first_name_lc"),
@@ -116,9 +117,11 @@ def _probe(conds) -> int:
     return db.session.scalar(select(func.count()).select_from(inner.subquery()))
 
 
-def choose(search) -> str:
+def choose(search, counting: bool = False) -> str:
     """Pick the index that finds the fewest rows: probe each candidate (an index-only count,
-    capped), else walk the accounts' rows newest first through a time index."""
+    capped), else walk the accounts' rows newest first through a time index. ``counting`` with
+    no date window: the count reads every match anyway, so the smallest candidate wins however
+    many it finds (a walk through time would read every row of the accounts)."""
     f = search.filters
     m = search.match
     if m is not None and not f.affiliate and _surely_selective(m):
@@ -130,7 +133,10 @@ def choose(search) -> str:
         elif m.kind == "email":
             candidates["email"] = [prefix(Transaction.customer_email, m.value, True)]
         elif m.kind == "name" and m.first:
-            candidates["name"] = [prefix(Transaction.customer_last_name_lc, m.value, True)]
+            candidates["full_name"] = [
+                prefix(Transaction.customer_last_name_lc, m.value, True),
+                prefix(Transaction.customer_first_name_lc, m.first, True),
+            ]
             candidates["first_name"] = [prefix(Transaction.customer_first_name_lc, m.first, True)]
         elif m.kind == "name":
             candidates["any_name"] = [
@@ -149,7 +155,9 @@ def choose(search) -> str:
             ]
     if f.affiliate:
         candidates["affiliate"] = [ci_prefix(Transaction.affiliate, f.affiliate, True)]
-    best, best_n = None, PROBE_LIMIT
+    # Counting without a date window: the time walk would read every row of the accounts.
+    wide = counting and not (f.date_from or f.date_to)
+    best, best_n = None, PROBE_LIMIT + (1 if wide else 0)
     for name, conds in candidates.items():
         n = _probe(conds)
         if n < best_n:

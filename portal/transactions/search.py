@@ -113,7 +113,7 @@ class Search:
         return (self.col("occurred_at").desc(), Transaction.id.desc())
 
 
-def prepare(principal: Principal, filters: Filters) -> Search | None:
+def prepare(principal: Principal, filters: Filters, counting: bool = False) -> Search | None:
     """The search for ``filters`` inside the principal's accounts, or None when it cannot match
     anything (no visible account among those asked for)."""
     visible = principal.account_ids
@@ -124,7 +124,7 @@ def prepare(principal: Principal, filters: Filters) -> Search | None:
         principal, filters, ids, interpret(filters.q, filters.field), sqlite=plan.is_sqlite()
     )
     if search.sqlite:
-        search.driver = plan.choose(search)
+        search.driver = plan.choose(search, counting)
     return search
 
 
@@ -191,7 +191,7 @@ def count(
     budget: float = COUNT_BUDGET_SECONDS,
 ) -> Count:
     """How many transactions match, up to ``cap``, within a time budget."""
-    search = prepare(principal, filters)
+    search = prepare(principal, filters, counting=True)
     if search is None:
         return Count(0)
     inner = select(literal(1)).select_from(Transaction).where(*search.where()).limit(cap + 1)
