@@ -30,6 +30,7 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -136,10 +137,12 @@ def run_requests(app, n: int, seed: int) -> list[dict]:
     with app.app_context():
         max_id = db.session.scalar(select(func.max(Transaction.id)))
         sample = []
+        people = []  # (first name, last name, affiliate) of the same rows
         while len(sample) < n:
             txn = db.session.get(Transaction, rng.randint(1, max_id))
             if txn is not None and not txn.is_test:
                 sample.append((txn.receipt, txn.customer_email, txn.customer_last_name))
+                people.append((txn.customer_first_name, txn.customer_last_name, txn.affiliate))
         last = db.session.scalar(select(func.max(Transaction.occurred_at)))
         first = db.session.scalar(select(func.min(Transaction.occurred_at)))
         account_ids = [
@@ -239,6 +242,65 @@ def run_requests(app, n: int, seed: int) -> list[dict]:
         summary(
             "customer last name (htmx)",
             [timed_get(client, f"/transactions/?q={ln}", HX) for _, _, ln in sample[: n // 2]],
+        )
+    )
+    half = people[: n // 2]
+    results.append(
+        summary(
+            "customer first name alone (htmx)",
+            [timed_get(client, f"/transactions/?q={quote(fn)}", HX) for fn, _, _ in half],
+        )
+    )
+    results.append(
+        summary(
+            "customer first name, 2 letters (htmx)",
+            [timed_get(client, f"/transactions/?q={quote(fn[:2])}&field=name", HX) for fn, _, _ in half],
+        )
+    )
+    results.append(
+        summary(
+            "customer \"First Last\" (htmx)",
+            [timed_get(client, f"/transactions/?q={quote(fn + ' ' + ln)}", HX) for fn, ln, _ in half],
+        )
+    )
+    results.append(
+        summary(
+            "customer \"Last, First\" (htmx)",
+            [timed_get(client, f"/transactions/?q={quote(ln + ', ' + fn)}", HX) for fn, ln, _ in half],
+        )
+    )
+    results.append(
+        summary(
+            "a first name nobody has (htmx)",
+            [timed_get(client, f"/transactions/?q=Xiomar{i}a&field=name", HX) for i in range(20)],
+        )
+    )
+    affiliates = [a for _, _, a in people if a] or ["none"]
+    results.append(
+        summary(
+            "affiliate, first 2 letters upper-case (htmx)",
+            [timed_get(client, f"/transactions/?affiliate={a[:2].upper()}", HX) for a in affiliates[: n // 2]],
+        )
+    )
+    results.append(
+        summary(
+            "affiliate + account + 30-day range (htmx)",
+            [
+                timed_get(client, f"/transactions/?affiliate={a}&account={acc}&date_from={f}&date_to={t}", HX)
+                for a, (acc, f, t) in zip(affiliates[: n // 2], ranges())
+            ],
+        )
+    )
+    results.append(
+        summary(
+            "count, first name alone",
+            [timed_get(client, f"/transactions/count?q={quote(fn)}", HX) for fn, _, _ in half[:50]],
+        )
+    )
+    results.append(
+        summary(
+            "full page (with the affiliate suggestions)",
+            [timed_get(client, "/transactions/") for _ in range(20)],
         )
     )
     # The second page of a wide search, through the cursor the first page hands out.
@@ -437,6 +499,17 @@ def write_report(path: Path, rows: list[dict], export: dict, db_path: Path, coun
         "(receipt, email, last name, affiliate, account+type+time, type+time or time) after a "
         "capped index-only probe, and keeps the planner off the other indexes with a unary `+`. "
         "PostgreSQL gets the plain query and plans with its own statistics.",
+        "- Names (issue 8): one word matches a first *or* a last name (two index ranges, "
+        "`ix_transactions_name` on last then first name and `ix_transactions_first_name`); "
+        "\"First Last\" and \"Last, First\" read only `ix_transactions_name` to find the rows "
+        "with both. Common names (the L data has 20 first and 20 last names per locale) match "
+        "more than the probe's 2,000 rows, so their first page walks time newest first; the count "
+        "of such a search (no date window) goes through the name index instead of the whole "
+        "table. Migration `transactions_02` adds and backfills `customer_first_name_lc`.",
+        "- Affiliates: a case-insensitive prefix; on SQLite the affiliate index is read through "
+        "ranges for the case variants of the first three letters, plus LIKE. The full page "
+        "suggests the accounts' affiliates (a skip scan down the affiliate index, one lookup per "
+        "name, at most 200).",
         "- This feature's migration adds `ix_transactions_type_time` (rare types such as "
         "chargebacks across all accounts) and the partial `ix_tickets_returns` (the Escalations "
         "list reads only tickets with a return).",

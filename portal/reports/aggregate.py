@@ -20,13 +20,13 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import delete, event, func, insert, literal, select
+from sqlalchemy import delete, event, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from portal.accounts.models import LinkedAccount
-from portal.reports.metrics import FIRST_TOUCH, Event, Fact, History, derive
+from portal.reports.metrics import FIRST_TOUCH, SAVE_LOST, SAVED, Event, Fact, History, derive
 from portal.reports.models import AffiliateDaily, ReportActorHourly, ReportDaily, ReportFact, ReportHourly
 from portal.tickets.models import TicketEvent
 from portal.transactions.models import Subscription, Transaction
@@ -113,26 +113,26 @@ class Counter:
         self.actor_hourly: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
         self.daily: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
 
-    def add(self, row: dict) -> None:
+    def add(self, row: dict, sign: int = 1) -> None:
         metric = row["metric"]
         metrics = (metric, FIRST_TOUCH) if metric == "touch" and row["prev_at"] is None else (metric,)
-        seconds = row["seconds"] or 0
+        seconds = sign * (row["seconds"] or 0)
         master, hour, ticket_type = row["master_id"], row["hour"], row["ticket_type"]
         day = hour // 24
         actor = row["actor"]
         person = actor.startswith("u")
         for m in metrics:
             h = self.hourly[(master, m, hour, ticket_type, row["actor_kind"])]
-            h[0] += 1
+            h[0] += sign
             h[1] += seconds
             if person:
                 a = self.actor_hourly[(master, actor, m, hour, ticket_type)]
-                a[0] += 1
+                a[0] += sign
                 a[1] += seconds
             for account in (row["account_id"], 0):
                 for who in (actor, ALL_ACTORS):
                     d = self.daily[(master, account, m, day, who, ticket_type)]
-                    d[0] += 1
+                    d[0] += sign
                     d[1] += seconds
 
     def rows(self) -> tuple[list[dict], list[dict], list[dict]]:
@@ -181,13 +181,14 @@ def _histories(conn: Connection, ticket_ids) -> dict[int, History]:
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
         rows = conn.execute(
-            select(FACTS.c.ticket_id, FACTS.c.metric, FACTS.c.at, FACTS.c.actor, FACTS.c.actor_kind)
+            select(FACTS.c.ticket_id, FACTS.c.metric, FACTS.c.at, FACTS.c.actor, FACTS.c.actor_kind,
+                   FACTS.c.event_id, FACTS.c.account_id, FACTS.c.ticket_type)
             .where(FACTS.c.ticket_id.in_(chunk))
             .order_by(FACTS.c.ticket_id, FACTS.c.at)
         )
-        for ticket_id, metric, at, actor, actor_kind in rows:
+        for ticket_id, metric, at, actor, actor_kind, event_id, account_id, ticket_type in rows:
             histories[ticket_id].absorb(
-                Fact(0, ticket_id, 0, _utc(at), metric, "", actor, actor_kind)
+                Fact(event_id, ticket_id, account_id, _utc(at), metric, ticket_type, actor, actor_kind)
             )
     return histories
 
@@ -229,15 +230,55 @@ def process_events(conn: Connection, rows: list[dict]) -> int:
     return len(fact_rows)
 
 
+def settle(fact_rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Apply the ``save_lost`` facts of a batch (see :mod:`portal.reports.metrics`): a save made
+    in the same batch turns into ``save_lost`` in place. Returns the rows to store and the
+    retractions of saves stored earlier (the live path changes those in the table). The live
+    path and the rebuild both go through here, so they store the same rows."""
+    saves = {(r["ticket_id"], r["event_id"]): r for r in fact_rows if r["metric"] == SAVED}
+    rows, earlier = [], []
+    for r in fact_rows:
+        if r["metric"] != SAVE_LOST:
+            rows.append(r)
+            continue
+        save = saves.pop((r["ticket_id"], r["event_id"]), None)
+        if save is not None:
+            save["metric"] = SAVE_LOST
+        else:
+            earlier.append(r)
+    return rows, earlier
+
+
 def _store(conn: Connection, fact_rows: list[dict]) -> None:
     if not fact_rows:
         return
+    fact_rows, earlier = settle(fact_rows)
     for start in range(0, len(fact_rows), BATCH):
         conn.execute(insert(FACTS), fact_rows[start:start + BATCH])
-    hourly, daily, actor_hourly = count_rows(fact_rows)
+    counter = Counter()
+    for row in fact_rows:
+        counter.add(row)
+    for row in earlier:  # a stored save taken back: its count moves from saved to save_lost
+        changed = conn.execute(
+            update(FACTS)
+            .where(FACTS.c.ticket_id == row["ticket_id"], FACTS.c.event_id == row["event_id"],
+                   FACTS.c.metric == SAVED)
+            .values(metric=SAVE_LOST)
+        ).rowcount
+        if changed:
+            counter.add({**row, "metric": SAVED}, sign=-1)
+            counter.add(row)
+    hourly, daily, actor_hourly = counter.rows()
     _upsert(conn, HOURLY, HOURLY_KEYS, ["n", "seconds"], hourly)
     _upsert(conn, DAILY, DAILY_KEYS, ["n", "seconds"], daily)
     _upsert(conn, ACTOR_HOURLY, ACTOR_HOURLY_KEYS, ["n", "seconds"], actor_hourly)
+    if earlier:  # a count taken down to nothing leaves no row, as a rebuild would not write one
+        for table, keys, rows in ((HOURLY, HOURLY_KEYS, hourly), (DAILY, DAILY_KEYS, daily),
+                                  (ACTOR_HOURLY, ACTOR_HOURLY_KEYS, actor_hourly)):
+            for row in rows:
+                if row["n"] < 0:
+                    conn.execute(delete(table).where(
+                        *[table.c[k] == row[k] for k in keys], table.c.n == 0, table.c.seconds == 0))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -452,26 +493,35 @@ def rebuild(conn: Connection, progress=lambda msg: None) -> dict[str, int]:
     counter = Counter()
     current, history = None, History()
     buffer: list[dict] = []
+    ticket_rows: list[dict] = []  # the current ticket's facts (a later event may take a save back)
+
+    def ticket_done():
+        rows, _ = settle(ticket_rows)  # the saves taken back are all in this ticket's rows
+        for fact_row in rows:
+            counter.add(fact_row)
+        buffer.extend(rows)
+        ticket_rows.clear()
+
     events = facts = 0
     for row in result:
         ev = Event(row.id, row.ticket_id, row.linked_account_id, _utc(row.at), row.kind, row.actor_kind,
                    row.actor_user_id, row.ticket_type, row.from_value, row.to_value)
         if ev.ticket_id != current:
+            ticket_done()
             current, history = ev.ticket_id, History()
         events += 1
         master = masters.get(ev.account_id)
         if master is None:
             continue
         for fact in derive(ev, history):
-            fact_row = _fact_row(fact, master)
-            counter.add(fact_row)
-            buffer.append(fact_row)
+            ticket_rows.append(_fact_row(fact, master))
         if len(buffer) >= BATCH:
             facts += len(buffer)
             conn.execute(insert(FACTS), buffer)
             buffer = []
             if events % (BATCH * 40) < BATCH:
                 progress(f"{events} events")
+    ticket_done()
     if buffer:
         facts += len(buffer)
         conn.execute(insert(FACTS), buffer)
@@ -551,4 +601,4 @@ def add_order(inc: dict[str, int], r) -> None:
 
 
 __all__ = ["install", "paused", "process_events", "process_transactions", "rebuild", "count_rows",
-           "add_order"]
+           "add_order", "settle"]

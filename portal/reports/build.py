@@ -495,6 +495,12 @@ def comments_report(ctx: Context) -> Outcome:
 BAND_LABELS = {"reply:lt1h": "Within 1 h", "reply:1to24h": "1–24 h", "reply:gt24h": "After 24 h"}
 BAND_COLOURS = {"reply:lt1h": "#10b981", "reply:1to24h": "#f59e0b", "reply:gt24h": "#ef4444"}
 RESPONSE_METRICS = ["first_reply", *BAND_LABELS, *sorted(CLOSING), "saved"]
+SAVED_HELP = (
+    "Tickets saved: refund or cancellation requests that ended without a refund (withdrawn, or "
+    "changed to tech support). Credited to whoever closed or changed the ticket, on that day; "
+    "a customer's own withdrawal counts under Customers. Taken back if the ticket is refunded "
+    "or cancelled after all; a ticket saved twice counts once, for the last save."
+)
 
 
 def response_columns() -> list[Column]:
@@ -505,8 +511,7 @@ def response_columns() -> list[Column]:
         *[Column(b, label, drill=True, colour=BAND_COLOURS[b]) for b, label in BAND_LABELS.items()],
         Column("closed", "Closed", drill=True),
         Column("avg_close", "Avg. time to close", fmt="duration"),
-        Column("saved", "Saved", drill=True,
-               help="Refund or cancellation requests withdrawn or changed to tech support"),
+        Column("saved", "Saved", drill=True, help=SAVED_HELP),
     ]
 
 

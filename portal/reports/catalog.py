@@ -70,6 +70,7 @@ METRIC_LABELS = {
     "reply:1to24h": "First reply within 1–24 hours",
     "reply:gt24h": "First reply after 24 hours",
     "saved": "Saved the sale",
+    "save_lost": "Save taken back (refunded after all, or saved again later)",
 }
 
 
@@ -128,8 +129,12 @@ REPORTS: list[Report] = [
            "bi-stopwatch", "response", help=(
                "First reply: the first action of the vendor side on a ticket a customer opened, "
                "timed from the opening. Time to close: from the ticket's last opening or "
-               "reopening. Saved: refund or cancellation requests withdrawn (closed before "
-               "processing: nothing refunded) or changed to tech support.")),
+               "reopening. Saved: refund or cancellation requests that ended without a refund, "
+               "withdrawn (closed before processing) or changed to tech support. Each save is "
+               "credited to whoever closed or changed the ticket (a customer withdrawing their "
+               "own request counts under Customers) on the day they did it. A save is taken back "
+               "if the ticket is refunded or cancelled after all, and only a ticket's last save "
+               "counts, so each ticket counts once.")),
     Report("affiliates", "Affiliate performance",
            "Orders, average order size, subscription length, refund and cancellation rates per affiliate.",
            "bi-people", "affiliates", clerk_filter=False, help=(

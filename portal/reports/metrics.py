@@ -23,14 +23,31 @@ Metrics:
 ``first_reply`` (+ ``reply:lt1h`` / ``reply:1to24h`` / ``reply:gt24h``)
     the first vendor-side action on a ticket a customer (or ClickBank phone support) opened, with
     the seconds it took.
-``saved``
+``saved`` ("tickets saved": refund or cancellation requests that ended without a refund)
     a refund or cancellation request closed before it was processed (withdrawn: nothing refunded)
-    or changed to tech support.
+    or changed to tech support. The credit goes to the actor of that close or type change: the
+    clerk, owner or API user who did it (``u<id>``), the vendor's email link, or — when the
+    customer withdrew the request themselves — ``customer`` (``phone`` for ClickBank phone
+    support). The timers' own closes (``system``: the order was already refunded elsewhere) are
+    no save.
+
+    A save reflects the outcome, so it can be taken back: when the same ticket is later
+    processed after all (changed back to refund/cancel, or reopened, and the ``processing`` event
+    comes: money returned or the subscription stopped), or saved again later (only the last save
+    of a ticket counts, so a ticket is counted once), :func:`derive` emits a ``save_lost`` fact
+    naming the earlier save (same ``event_id``, actor, time and ticket type). Whoever stores the
+    facts turns that save into ``save_lost`` in place and moves its one count from ``saved`` to
+    ``save_lost`` in the hour/day it was made: the save disappears from the day, the clerk and the
+    drill-down it was counted in, and never shows as a negative number. The live path
+    (``aggregate.process_events``) and the rebuild apply it the same way
+    (``aggregate.settle``), so both give the same tables.
+``save_lost``
+    a save taken back as above (kept at the time and actor of the save; counted nowhere).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 MONEY_TYPES = frozenset({"refund", "cancel"})
@@ -48,7 +65,10 @@ COUNTED = frozenset({"opened", "commented"}) | CLOSING | MODIFYING
 WORK = frozenset({"opened", "commented", "closed"}) | MODIFYING  # vendor-side touches
 
 REPLY_BANDS = (("reply:lt1h", 3600), ("reply:1to24h", 86400), ("reply:gt24h", None))
-DERIVED = ("touch", "first_reply", "saved") + tuple(b for b, _ in REPLY_BANDS)
+SAVED = "saved"
+SAVE_LOST = "save_lost"
+TAKES_SAVE_BACK = frozenset({"processing"})  # the request is carried out after all
+DERIVED = ("touch", "first_reply", SAVED, SAVE_LOST) + tuple(b for b, _ in REPLY_BANDS)
 FIRST_TOUCH = "first_touch"  # aggregate-only metric: touches with no earlier touch by the actor
 
 
@@ -126,6 +146,7 @@ class History:
     open_since: datetime | None = None
     replied: bool = False
     last_touch: dict[str, datetime] = field(default_factory=dict)
+    standing_save: Fact | None = None  # the ticket's save that still counts, if any
 
     def absorb(self, fact: Fact) -> None:
         """Rebuild the history from stored facts (the live path resumes from them)."""
@@ -142,6 +163,9 @@ class History:
             last = self.last_touch.get(fact.actor)
             if last is None or fact.at > last:
                 self.last_touch[fact.actor] = fact.at
+        elif fact.metric == SAVED:  # a ticket keeps at most one (the others were taken back)
+            if self.standing_save is None or fact.at >= self.standing_save.at:
+                self.standing_save = fact
 
 
 def _seconds(later: datetime, earlier: datetime | None) -> int | None:
@@ -191,8 +215,12 @@ def derive(event: Event, history: History) -> list[Fact]:
             fact("first_reply", seconds=seconds)
             fact(reply_band(seconds or 0))
             history.replied = True
+    if event.kind in TAKES_SAVE_BACK or is_save(event):
+        if history.standing_save is not None:
+            facts.append(replace(history.standing_save, metric=SAVE_LOST))
+            history.standing_save = None
     if is_save(event):
-        fact("saved")
+        history.standing_save = fact(SAVED)
 
     if event.kind == "opened":
         history.opened_at = event.at

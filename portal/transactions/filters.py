@@ -36,25 +36,32 @@ class Filters:
 
 @dataclass(frozen=True)
 class TextMatch:
-    """How the search box was read: ``kind`` is receipt, email, name or receipt_or_name."""
+    """How the search box was read: ``kind`` is receipt, email, name or receipt_or_name.
+
+    A name with ``first`` set ("Maria Garcia", "Garcia, Maria") needs both: a last name starting
+    with ``value`` and a first name starting with ``first``. A name without ``first`` (one word,
+    "Maria" or "Garcia") is either: a first *or* a last name starting with ``value``."""
 
     kind: str
     value: str
-    first: str = ""  # first-name prefix for "first last"
+    first: str = ""  # first-name prefix for "first last" / "last, first"
 
     @property
     def description(self) -> str:
+        if self.kind == "name" and self.first:
+            return f"customers named {self.first} {self.value}…"
         return {
             "receipt": f"receipts starting with {self.value}",
             "email": f"customer emails starting with {self.value}",
-            "name": "customers named " + " ".join(p for p in (self.first, self.value) if p) + "…",
-            "receipt_or_name": f"receipts or last names starting with {self.value}",
+            "name": f"customers whose first or last name starts with {self.value}",
+            "receipt_or_name": f"receipts or customer names starting with {self.value}",
         }[self.kind]
 
 
 def interpret(q: str, field: str = "auto") -> TextMatch | None:
     """Read the search box: an @ (or a dot, underscore or plus in one word) means an email,
-    digits or a dash a receipt, words a name."""
+    digits or a dash a receipt, words a name: "Maria" (a first or a last name), "Maria Garcia"
+    (first then last), "Garcia, Maria" (last, then first after the comma)."""
     q = " ".join((q or "").split())[:120]
     if not q:
         return None
@@ -62,6 +69,14 @@ def interpret(q: str, field: str = "auto") -> TextMatch | None:
         return TextMatch("email", q.lower().replace(" ", ""))
     if field == "receipt":
         return TextMatch("receipt", q.upper().replace(" ", ""))
+    if "," in q and field in ("auto", "name"):
+        last, _, first = (part.strip().lower() for part in q.partition(","))
+        first = " ".join(first.replace(",", " ").split())
+        if last:
+            return TextMatch("name", last, first)
+        q = first  # ", Maria": just a name
+        if not q:
+            return None
     words = q.split(" ")
     if field == "name" or len(words) > 1:
         last = words[-1].lower()

@@ -117,6 +117,8 @@ class SearchForm(Form):
     amount_max = Amount("to")
     include_test = BooleanField("Include test transactions")
 
+    affiliate_choices: list[str] = []  # suggestions (the full page only), set by the view
+
     def validate_date_to(self, field):
         if field.data and self.date_from.data and field.data < self.date_from.data:
             raise ValidationError("The end date is before the start date.")

@@ -88,7 +88,23 @@ class Transaction(db.Model):
         Index("ix_transactions_receipt", "receipt"),
         Index("ix_transactions_sale_receipt", "linked_account_id", "sale_receipt"),
         Index("ix_transactions_email", "customer_email"),
-        Index("ix_transactions_last_name", "customer_last_name_lc"),
+        # Last name, then first name: "Garcia", and "Maria Garcia" / "Garcia, Maria" read only
+        # the index to find the few rows with both.
+        Index(
+            "ix_transactions_name",
+            "customer_last_name_lc",
+            "customer_first_name_lc",
+            postgresql_ops={
+                "customer_last_name_lc": "text_pattern_ops",
+                "customer_first_name_lc": "text_pattern_ops",
+            },
+        ),
+        # text_pattern_ops: PostgreSQL serves "starts with" (LIKE 'mar%') from it under any collation.
+        Index(
+            "ix_transactions_first_name",
+            "customer_first_name_lc",
+            postgresql_ops={"customer_first_name_lc": "text_pattern_ops"},
+        ),
         Index("ix_transactions_affiliate", "affiliate", "occurred_at"),
         # The Transactions tab: rare types (chargebacks, fees, tests) across many accounts.
         Index("ix_transactions_type_time", "txn_type", "occurred_at"),
@@ -108,6 +124,9 @@ class Transaction(db.Model):
     customer_first_name: Mapped[str] = mapped_column(String(80), default="")
     customer_last_name: Mapped[str] = mapped_column(String(80), default="")
     customer_last_name_lc: Mapped[str] = mapped_column(String(80), default="")
+    # Lower-cased first name, so "Maria" alone finds the customer through an index (record()
+    # fills it, like customer_last_name_lc).
+    customer_first_name_lc: Mapped[str] = mapped_column(String(80), default="", server_default="")
     customer_email: Mapped[str] = mapped_column(String(254))  # lower-cased
     customer_country: Mapped[str | None] = mapped_column(String(2))
     customer_postal_code: Mapped[str | None] = mapped_column(String(16))

@@ -8,6 +8,7 @@ with its own statistics and gets the plain query (no hints there)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from itertools import product
 
 from sqlalchemy import and_, func, literal, or_, select
 from sqlalchemy.sql import operators
@@ -51,10 +52,24 @@ def prefix(column, value: str, sqlite: bool):
 
 
 def ci_prefix(column, value: str, sqlite: bool):
+    """``column`` starts with ``value``, ignoring case (``value`` lower-cased). PostgreSQL: ILIKE.
+    SQLite: LIKE (which folds ASCII case, as nicknames are) and, so that the column's binary index
+    can find the rows, ranges for every case variant of the first letters ("jo": "JO", "Jo",
+    "jO", "jo")."""
     escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    if sqlite:
-        return column.like(escaped, escape="\\")  # SQLite's LIKE ignores ASCII case
-    return column.ilike(escaped, escape="\\")
+    if not sqlite:
+        return column.ilike(escaped, escape="\\")
+    head = value[:CASE_VARIANT_LETTERS]
+    variants = sorted(
+        {"".join(p) for p in product(*[sorted({c, c.lower(), c.upper()}) for c in head])}
+    )
+    return and_(
+        or_(*[prefix(column, v, True) for v in variants]),
+        column.like(escaped, escape="\\"),
+    )
+
+
+CASE_VARIANT_LETTERS = 3  # at most 2**3 index ranges
 
 
 # The indexes a search can be driven by (SQLite only); the other indexed columns get a "+".
@@ -62,7 +77,10 @@ DRIVER_COLUMNS = {
     "receipt": ("receipt",),
     "email": ("customer_email",),
     "name": ("customer_last_name_lc",),
-    "receipt_or_name": ("receipt", "customer_last_name_lc"),
+    "full_name": ("customer_last_name_lc", "customer_first_name_lc"),
+    "first_name": ("customer_first_name_lc",),
+    "any_name": ("customer_last_name_lc", "customer_first_name_lc"),
+    "receipt_or_name": ("receipt", "customer_last_name_lc", "customer_first_name_lc"),
     "affiliate": ("affiliate",),
     "account_type": ("linked_account_id", "txn_type", "occurred_at"),
     "account": ("linked_account_id", "occurred_at"),
@@ -76,6 +94,7 @@ INDEXED = (
     "receipt",
     "customer_email",
     "customer_last_name_lc",
+    "customer_first_name_lc",
     "affiliate",
     "sale_receipt",
 )
@@ -98,9 +117,11 @@ def _probe(conds) -> int:
     return db.session.scalar(select(func.count()).select_from(inner.subquery()))
 
 
-def choose(search) -> str:
+def choose(search, counting: bool = False) -> str:
     """Pick the index that finds the fewest rows: probe each candidate (an index-only count,
-    capped), else walk the accounts' rows newest first through a time index."""
+    capped), else walk the accounts' rows newest first through a time index. ``counting`` with
+    no date window: the count reads every match anyway, so the smallest candidate wins however
+    many it finds (a walk through time would read every row of the accounts)."""
     f = search.filters
     m = search.match
     if m is not None and not f.affiliate and _surely_selective(m):
@@ -111,18 +132,32 @@ def choose(search) -> str:
             candidates["receipt"] = [prefix(Transaction.receipt, m.value, True)]
         elif m.kind == "email":
             candidates["email"] = [prefix(Transaction.customer_email, m.value, True)]
+        elif m.kind == "name" and m.first:
+            candidates["full_name"] = [
+                prefix(Transaction.customer_last_name_lc, m.value, True),
+                prefix(Transaction.customer_first_name_lc, m.first, True),
+            ]
+            candidates["first_name"] = [prefix(Transaction.customer_first_name_lc, m.first, True)]
         elif m.kind == "name":
-            candidates["name"] = [prefix(Transaction.customer_last_name_lc, m.value, True)]
+            candidates["any_name"] = [
+                or_(
+                    prefix(Transaction.customer_last_name_lc, m.value, True),
+                    prefix(Transaction.customer_first_name_lc, m.value, True),
+                )
+            ]
         else:
             candidates["receipt_or_name"] = [
                 or_(
                     prefix(Transaction.receipt, m.value.upper(), True),
                     prefix(Transaction.customer_last_name_lc, m.value, True),
+                    prefix(Transaction.customer_first_name_lc, m.value, True),
                 )
             ]
     if f.affiliate:
-        candidates["affiliate"] = [Transaction.affiliate == f.affiliate]
-    best, best_n = None, PROBE_LIMIT
+        candidates["affiliate"] = [ci_prefix(Transaction.affiliate, f.affiliate, True)]
+    # Counting without a date window: the time walk would read every row of the accounts.
+    wide = counting and not (f.date_from or f.date_to)
+    best, best_n = None, PROBE_LIMIT + (1 if wide else 0)
     for name, conds in candidates.items():
         n = _probe(conds)
         if n < best_n:

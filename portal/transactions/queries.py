@@ -196,3 +196,32 @@ def currencies_for(account_ids) -> list[str]:
         )
     )
     return sorted(found)
+
+
+AFFILIATE_CHOICES = 200
+
+
+def affiliates_for(account_ids, limit: int = AFFILIATE_CHOICES) -> list[str]:
+    """The affiliates who sold for these accounts, alphabetically (at most ``limit``): the
+    suggestions of the affiliate filter. A skip scan down the affiliate index (one short lookup
+    per name), never a pass over every transaction; the account test is a plain filter so the
+    planner stays on that index."""
+    ids = sorted(account_ids)
+    if not ids:
+        return []
+    account = no_index(Transaction.linked_account_id)
+    in_scope = account == ids[0] if len(ids) == 1 else account.in_(ids)
+    names: list[str] = []
+    last = ""
+    while len(names) < limit:
+        name = db.session.scalar(
+            select(Transaction.affiliate)
+            .where(Transaction.affiliate > last, in_scope)
+            .order_by(Transaction.affiliate)
+            .limit(1)
+        )
+        if name is None:
+            break
+        names.append(name)
+        last = name
+    return names

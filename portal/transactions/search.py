@@ -51,20 +51,23 @@ class Search:
             return [prefix(self.col("receipt"), m.value, s)]
         if m.kind == "email":
             return [prefix(self.col("customer_email"), m.value, s)]
+        last = prefix(self.col("customer_last_name_lc"), m.value, s)
         if m.kind == "name":
-            conds = [prefix(self.col("customer_last_name_lc"), m.value, s)]
-            if m.first:
-                conds.append(ci_prefix(Transaction.customer_first_name, m.first, s))
-            return conds
+            if m.first:  # "Maria Garcia", "Garcia, Maria": both parts
+                return [last, prefix(self.col("customer_first_name_lc"), m.first, s)]
+            # One word: a first or a last name.
+            return [or_(last, prefix(self.col("customer_first_name_lc"), m.value, s))]
         return [
             or_(
                 prefix(self.col("receipt"), m.value.upper(), s),
-                prefix(self.col("customer_last_name_lc"), m.value, s),
+                last,
+                prefix(self.col("customer_first_name_lc"), m.value, s),
             )
         ]
 
     def where(self) -> list:
         f = self.filters
+        s = self.sqlite
         account = self.col("linked_account_id")
         conds = (
             [account == self.account_ids[0]]
@@ -82,7 +85,7 @@ class Search:
         if f.sku:
             conds.append(self.col("sku") == f.sku)
         if f.affiliate:
-            conds.append(self.col("affiliate") == f.affiliate)
+            conds.append(ci_prefix(self.col("affiliate"), f.affiliate, s))
         if f.currency:
             conds.append(Transaction.currency == f.currency)
         if f.amount_min is not None:
@@ -110,7 +113,7 @@ class Search:
         return (self.col("occurred_at").desc(), Transaction.id.desc())
 
 
-def prepare(principal: Principal, filters: Filters) -> Search | None:
+def prepare(principal: Principal, filters: Filters, counting: bool = False) -> Search | None:
     """The search for ``filters`` inside the principal's accounts, or None when it cannot match
     anything (no visible account among those asked for)."""
     visible = principal.account_ids
@@ -121,7 +124,7 @@ def prepare(principal: Principal, filters: Filters) -> Search | None:
         principal, filters, ids, interpret(filters.q, filters.field), sqlite=plan.is_sqlite()
     )
     if search.sqlite:
-        search.driver = plan.choose(search)
+        search.driver = plan.choose(search, counting)
     return search
 
 
@@ -188,7 +191,7 @@ def count(
     budget: float = COUNT_BUDGET_SECONDS,
 ) -> Count:
     """How many transactions match, up to ``cap``, within a time budget."""
-    search = prepare(principal, filters)
+    search = prepare(principal, filters, counting=True)
     if search is None:
         return Count(0)
     inner = select(literal(1)).select_from(Transaction).where(*search.where()).limit(cap + 1)

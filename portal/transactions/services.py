@@ -61,6 +61,7 @@ def record(txn: Transaction, account: LinkedAccount) -> Transaction:
     txn.is_test = TxnType(txn.txn_type).is_test
     txn.customer_email = (txn.customer_email or "").strip().lower()
     txn.customer_last_name_lc = (txn.customer_last_name or "").lower()
+    txn.customer_first_name_lc = (txn.customer_first_name or "").lower()
     db.session.add(txn)
     day = txn.occurred_at.astimezone(ZoneInfo(account.timezone)).date()
     add_to_daily(account.id, day, txn.currency, daily_increments(txn.txn_type, txn.amount_cents))

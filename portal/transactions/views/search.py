@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from portal.accounts.models import AccountStatus, LinkedAccount
 from portal.authz.permissions import Action
+from portal.authz.policy import can
 from portal.authz.scope import current_principal
 from portal.extensions import db, limiter
 from portal.transactions import bp, queries
@@ -87,6 +88,8 @@ def _form(fixed: LinkedAccount | None) -> tuple[SearchForm, finder.Filters, list
         form.currency.choices = [choice("", "Any")] + [
             choice(c, c) for c in queries.currencies_for(scope)
         ]
+        if can(principal, Action.TRANSACTION_SEARCH_ALL):
+            form.affiliate_choices = queries.affiliates_for(scope)
     form.validate()
     return form, form.to_filters(viewer_zone(), fixed.id if fixed else None), accounts
 
