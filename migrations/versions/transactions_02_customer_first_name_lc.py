@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'transactions_02'
-down_revision = 'reports_01'
+down_revision = 'guard_01'
 branch_labels = None
 depends_on = None
 

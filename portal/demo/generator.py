@@ -201,7 +201,7 @@ def _customer(g: Gen, locale: str) -> dict:
     email = (email.replace("ü", "ue").replace("ö", "oe").replace("ä", "ae").replace("í", "i")
              .replace("é", "e").replace("á", "a").replace("ó", "o").replace("ú", "u").replace("ñ", "n"))
     return {"customer_first_name": first, "customer_last_name": last, "customer_last_name_lc": last.lower(),
-            "customer_email": email, "customer_country": g.rng.choice(COUNTRY[locale]), "locale": locale}
+            "customer_first_name_lc": first.lower(), "customer_email": email, "customer_country": g.rng.choice(COUNTRY[locale]), "locale": locale}
 
 
 def _make_sales(g: Gen, account: dict, count: int) -> list[dict]:

@@ -32,6 +32,9 @@ def test_demo_loads_everything_the_issue_names_and_is_idempotent(app):
             "locale": {"en", "de", "es"},
         }[column.key]
         assert expected <= values, column.key
+    # Every demo customer is findable by first name in the Transactions search.
+    assert db.session.scalar(select(func.count(Transaction.id)).where(
+        Transaction.customer_first_name_lc != func.lower(Transaction.customer_first_name))) == 0
     kinds = set(db.session.scalars(select(Transaction.txn_type).distinct()))
     assert {"SALE", "BILL", "RFND", "CGBK", "TEST_SALE"} <= kinds
     clerk_events = db.session.scalar(select(func.count(TicketEvent.id)).where(TicketEvent.actor_kind == "clerk"))
