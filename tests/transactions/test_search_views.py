@@ -182,6 +182,21 @@ def test_csv_export_is_streamed_escaped_and_named_by_the_server(client, login, m
     assert "NICE0001" in one.get_data(as_text=True) and "EVIL0001" not in one.get_data(as_text=True)
 
 
+def test_csv_refunds_are_negative_so_a_spreadsheet_sum_is_the_net(client, login, make, world):
+    from portal.extensions import db
+    from portal.transactions import services as txn_services
+
+    sale = make.sale(world.keto, at=days_ago(world, 3), receipt="NETS0001", amount_cents=2950)
+    txn_services.refund_charge(sale, world.keto, now=days_ago(world, 1))
+    db.session.commit()
+    login(world.owner)
+    body = client.get("/transactions/export.csv?q=NETS0001").get_data(as_text=True)
+    rows = list(csv.DictReader(io.StringIO(body.lstrip("\ufeff"))))
+    amounts = {row["Type"]: row["Amount"] for row in rows}
+    assert amounts == {"SALE": "29.50", "RFND": "-29.50"}
+    assert sum(float(a) for a in amounts.values()) == 0
+
+
 def test_safe_cell_escapes_every_formula_start():
     from portal.transactions.views.search import safe_cell
 

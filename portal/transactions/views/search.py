@@ -212,12 +212,15 @@ def safe_cell(value) -> str:
     return text
 
 
-def _amount(cents, currency: str) -> str:
+def _amount(cents, currency: str, sign: int = 1) -> str:
+    """``cents`` as a plain decimal, negated when ``sign`` is -1 (money going back out)."""
     if cents is None:
         return ""
+    cents *= sign
     if currency in ZERO_DECIMAL:
         return str(cents)
-    return f"{cents // 100}.{cents % 100:02d}"
+    minus = "-" if cents < 0 else ""
+    return f"{minus}{abs(cents) // 100}.{abs(cents) % 100:02d}"
 
 
 def _text(value):
@@ -229,7 +232,8 @@ def _text(value):
 
 def csv_lines(rows, nicknames: dict[int, str]):
     """The CSV text in pieces of a few hundred rows (a generator: nothing is held). Text cells
-    are escaped; dates, amounts and ids are written by us and cannot start a formula."""
+    are escaped; dates, amounts and ids are written by us and cannot start a formula. Refunds
+    and chargebacks are negative, as on the page, so a spreadsheet's sum is the net."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     buffer.write("\ufeff")  # so spreadsheet programs read the file as UTF-8
@@ -256,6 +260,7 @@ def csv_lines(rows, nicknames: dict[int, str]):
         tracking,
         txn_id,
     ) in enumerate(rows, 1):  # the order of search.EXPORT_COLUMNS
+        sign = -1 if txn_type in queries.REVERSALS else 1
         writer.writerow(
             (
                 occurred_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -266,9 +271,9 @@ def csv_lines(rows, nicknames: dict[int, str]):
                 _text(sku),
                 _text(title),
                 quantity,
-                _amount(amount, currency),
-                _amount(shipping, currency),
-                _amount(tax, currency),
+                _amount(amount, currency, sign),
+                _amount(shipping, currency, sign),
+                _amount(tax, currency, sign),
                 _text(currency),
                 _text(first),
                 _text(last),
