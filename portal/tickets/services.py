@@ -570,6 +570,28 @@ def hand_off(actor: Actor, ticket: Ticket, comment: str, *, now: datetime, expec
     return _finish(ticket, event, None, now)
 
 
+def email_receipt(actor: Actor, ticket: Ticket, comment: str, *, now: datetime, expected_version=None) -> str:
+    """Email the purchase receipt of the ticket's order to the customer (DOMAIN.md §5: an action
+    from the ticket, so it needs a comment). The mail goes through the receipt path
+    (``transactions.receipts``, the outbox); the history records it with the comment, as work by
+    the actor. Allowed in any status (a customer may want the invoice of a closed ticket); the
+    version check makes sure it goes to the address the actor saw. Returns that address."""
+    from portal.auth.models import User
+    from portal.transactions import receipts
+
+    text = lifecycle.check_comment(comment)
+    _authorize(actor, "email_receipt", ticket, Perm_Action.TICKET_WORK)
+    _authorize(actor, "email_receipt", ticket, Perm_Action.TRANSACTION_VIEW)
+    _check_version(ticket, expected_version)
+    user = db.session.get(User, actor.user_id) if actor.user_id else None
+    receipt = receipts.queue_receipt(ticket.transaction, now=now, user=user, ticket_id=ticket.id)
+    to = ticket.transaction.customer_email
+    event = _event(ticket, actor, EventKind.RECEIPT_EMAILED, now, comment=text, to_value=to,
+                   data={"receipt": receipt.number})
+    _finish(ticket, event, None, now)
+    return to
+
+
 def _tell_refund_authority(ticket: Ticket, actor: Actor, comment: str, now: datetime) -> None:
     """Mail everyone who may process this refund (the one policy decides: the owner and the
     clerks with Refund authority on the account) that a refund waits for them in Escalations."""
