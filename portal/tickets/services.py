@@ -361,12 +361,14 @@ def open_ticket(
 
 
 def check_request(
-    txn: Transaction, ticket_type: TicketType | str, *, by: Party, now: datetime, escalated: bool = False
+    txn: Transaction, ticket_type: TicketType | str, *, by: Party, now: datetime, escalated: bool = False,
+    order: OrderNow | None = None,
 ) -> TicketState:
     """The rule for opening a ticket of ``ticket_type`` on the order of ``txn`` now (refund and
     cancel windows, what already happened to the order); raises :class:`Refused`. Pages that
-    offer a request dry-run this, so they never offer what :func:`open_ticket` refuses."""
-    order = order_now(txn)
+    offer a request dry-run this, so they never offer what :func:`open_ticket` refuses.
+    ``order``: :func:`order_now` of ``txn`` when the caller already read it."""
+    order = order if order is not None else order_now(txn)
     return lifecycle.open_ticket(
         TicketType(ticket_type),
         by=by,
@@ -384,6 +386,18 @@ def request_refusal(
 ) -> str | None:
     """Why a request of ``ticket_type`` cannot be opened on this order now (None: it can)."""
     return _dry_run(lambda: check_request(txn, ticket_type, by=by, now=now))
+
+
+def request_refusals(
+    txn: Transaction, ticket_types, *, by: Party, now: datetime
+) -> dict[TicketType, str | None]:
+    """:func:`request_refusal` for each of ``ticket_types``, judged against one reading of the
+    order (the order page asks about refund and cancellation together)."""
+    order = order_now(txn)
+    return {
+        TicketType(kind): _dry_run(lambda kind=kind: check_request(txn, kind, by=by, now=now, order=order))
+        for kind in ticket_types
+    }
 
 
 class _TxnView:
