@@ -71,6 +71,9 @@ def is_blocked(user, now: datetime) -> bool:
 
 def verify(user, secret: str, now: datetime) -> bool:
     """Check the PIN (owner) or password (clerk); count failures; remember a success."""
+    from portal.auth.services import release_expired_locks
+
+    release_expired_locks(user, now)  # a block that ran out gets its row before anything else
     if is_blocked(user, now):
         raise StepUpBlocked(user.pin_locked_until)
     if not _ip_allows_attempt():

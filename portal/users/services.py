@@ -224,6 +224,9 @@ EVENT_TEXT = {
     "stepup.success": "Confirmed a sensitive change",
     "stepup.failure": "Wrong PIN/password when confirming",
     "stepup.blocked": "Sensitive actions blocked",
+    "stepup.unblocked": "Sensitive actions possible again",
+    "recovery.locked": "Recovery paused after wrong answers",
+    "recovery.unlocked": "Recovery possible again",
 }
 
 
