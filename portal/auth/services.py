@@ -50,8 +50,7 @@ def authenticate(email: str, password: str, *, now: datetime) -> User:
         raise LoginFailed()
     if user.failed_logins:
         user.failed_logins = 0
-    if hashing.needs_rehash(user.password_hash):
-        user.password_hash = hashing.hash_secret(password)
+    user.password_hash = hashing.upgraded(user.password_hash, password)
     user.last_login_at = now
     audit.record("login.success", user=user, now=now)
     return user

@@ -89,7 +89,7 @@ def test_a_step_up_after_the_block_ended_records_the_unblock(app, make):
     owner = make.owner()
     owner.pin_locked_until = T0 + timedelta(minutes=10)
     db.session.commit()
-    with app.test_request_context():
+    with app.test_request_context(method="POST"):
         assert stepup.verify(owner, PIN, T0 + timedelta(minutes=15))
     db.session.commit()
     [row] = rows("stepup.unblocked", owner)
