@@ -201,6 +201,7 @@ def complete_password(link: Link, plaintext: str, password: str, *, now: datetim
     user.password_changed_at = now
     user.failed_logins = 0
     user.recovery_failures = 0
+    services.release_expired_locks(user, now)  # a lock that already ran out ended then, not now
     if user.locked_until:
         user.locked_until = None
         audit.record("login.unlocked", user=user, now=now, via="password_reset")

@@ -105,3 +105,21 @@ def test_the_sweep_works_through_many_locks_in_batches(app, make):
     db.session.commit()
     assert services.record_expired_unlocks(T0 + timedelta(hours=1), batch=2) == 5
     assert len(rows("login.unlocked")) == 5
+
+
+def test_a_password_reset_after_the_lock_ran_out_does_not_claim_the_unlock(app, make):
+    from portal.auth import recovery, tokens
+    from portal.auth.models import TokenPurpose
+    from tests.auth.conftest import GOOD_PASSWORD
+
+    owner = make.owner()
+    clerk = make.clerk(owner)
+    until = lock_login(clerk, T0)
+    with app.test_request_context(method="POST"):
+        plaintext = tokens.issue(TokenPurpose.PASSWORD_RESET, user=clerk, email=clerk.email, now=until,
+                                 ttl=timedelta(hours=2))
+        db.session.commit()
+        link = recovery.open_link(plaintext, [TokenPurpose.PASSWORD_RESET], now=until + timedelta(hours=1))
+        recovery.complete_password(link, plaintext, GOOD_PASSWORD, now=until + timedelta(hours=1))
+    [row] = rows("login.unlocked", clerk)
+    assert row.at == until and row.details == {"via": "expired"}
