@@ -32,6 +32,13 @@ def needs_rehash(stored: str) -> bool:
     return HASHER.check_needs_rehash(stored)
 
 
+def upgraded(stored: str, secret: str) -> str:
+    """``stored``, or a new hash of ``secret`` when ``stored`` was made with other parameters.
+    Call right after ``secret`` was verified against ``stored`` (passwords at login, the PIN and
+    passwords at a re-check, security answers in recovery: SECURITY.md §0.2)."""
+    return hash_secret(secret) if needs_rehash(stored) else stored
+
+
 def normalise_password(password: str) -> str:
     """Unicode NFKC so the same password typed on different keyboards matches."""
     return unicodedata.normalize("NFKC", password)

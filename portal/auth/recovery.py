@@ -158,7 +158,9 @@ def answer_question(link: Link, answer: str | None, *, now: datetime) -> int | N
     row = question_for(link)
     if row is None or next_step(link, now) != Step.QUESTION:
         return None
-    if hashing.verify_secret(row.answer_hash, hashing.normalise_answer(answer or "")):
+    candidate = hashing.normalise_answer(answer or "")
+    if hashing.verify_secret(row.answer_hash, candidate):
+        row.answer_hash = hashing.upgraded(row.answer_hash, candidate)
         link.mark(answered=True)
         audit.record("recovery.question_passed", user=link.user, now=now)
         db.session.commit()
@@ -199,6 +201,7 @@ def complete_password(link: Link, plaintext: str, password: str, *, now: datetim
     user.password_changed_at = now
     user.failed_logins = 0
     user.recovery_failures = 0
+    services.release_expired_locks(user, now)  # a lock that already ran out ended then, not now
     if user.locked_until:
         user.locked_until = None
         audit.record("login.unlocked", user=user, now=now, via="password_reset")

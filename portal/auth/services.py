@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from portal import audit
 from portal.auth import hashing
@@ -12,6 +12,12 @@ from portal.extensions import db
 
 MAX_FAILURES = 5
 LOCK_FOR = timedelta(minutes=15)
+# Every lock a user can be under, and the audit row that says it ended (issue 3 item 4).
+LOCKS = (
+    ("locked_until", "login.unlocked"),  # 5 wrong passwords: 15 minutes
+    ("pin_locked_until", "stepup.unblocked"),  # 5 wrong PINs at a re-check (auth.stepup)
+    ("recovery_locked_until", "recovery.unlocked"),  # 5 wrong answers in recovery (auth.recovery)
+)
 
 
 class LoginFailed(Exception):
@@ -30,6 +36,7 @@ def authenticate(email: str, password: str, *, now: datetime) -> User:
     ok = hashing.verify_secret(user.password_hash if user else None, password)
     if user is None:
         raise LoginFailed()
+    release_expired_locks(user, now)
     if user.locked_until and user.locked_until > now:
         audit.record("login.locked_attempt", user=user, now=now)
         db.session.commit()
@@ -41,16 +48,45 @@ def authenticate(email: str, password: str, *, now: datetime) -> User:
         audit.record("login.refused", user=user, now=now, reason=_refusal(user))
         db.session.commit()
         raise LoginFailed()
-    if user.failed_logins or user.locked_until:
-        if user.locked_until:
-            audit.record("login.unlocked", user=user, now=now)
+    if user.failed_logins:
         user.failed_logins = 0
-        user.locked_until = None
-    if hashing.needs_rehash(user.password_hash):
-        user.password_hash = hashing.hash_secret(password)
+    user.password_hash = hashing.upgraded(user.password_hash, password)
     user.last_login_at = now
     audit.record("login.success", user=user, now=now)
     return user
+
+
+def release_expired_locks(user: User, now: datetime) -> int:
+    """Lift the locks of ``user`` that ran out by ``now``, each with its unlock audit row dated
+    when it ran out (``via="expired"``; no IP: nobody did it). Returns how many; the caller
+    commits. Run by the login and the re-check that touch the user, and by the sweep
+    (:func:`record_expired_unlocks`) for those nobody touches; a lifted lock's column is empty,
+    so each unlock is recorded once."""
+    lifted = 0
+    for column, event in LOCKS:
+        until = getattr(user, column)
+        if until is not None and until <= now:
+            setattr(user, column, None)
+            row = audit.record(event, user=user, now=until, via="expired")
+            row.ip = row.user_agent = None
+            lifted += 1
+    return lifted
+
+
+def record_expired_unlocks(now: datetime, *, batch: int = 500) -> int:
+    """The periodic sweep: an unlock audit row for every lock that has run out by ``now`` and
+    was not recorded yet (see :func:`release_expired_locks`). Idempotent; commits per batch.
+    Returns the number of unlocks recorded. Reads the users under an expired lock (few; the
+    three columns are empty for everybody else)."""
+    expired = or_(*(getattr(User, column) <= now for column, _ in LOCKS))
+    lifted = 0
+    while True:
+        users = list(db.session.scalars(select(User).where(expired).order_by(User.id).limit(batch)))
+        if not users:
+            return lifted
+        for user in users:
+            lifted += release_expired_locks(user, now)
+        db.session.commit()
 
 
 def _refusal(user: User) -> str:

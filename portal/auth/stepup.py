@@ -71,15 +71,24 @@ def is_blocked(user, now: datetime) -> bool:
 
 def verify(user, secret: str, now: datetime) -> bool:
     """Check the PIN (owner) or password (clerk); count failures; remember a success."""
+    from portal.auth.services import release_expired_locks
+
+    release_expired_locks(user, now)  # a block that ran out gets its row before anything else
     if is_blocked(user, now):
         raise StepUpBlocked(user.pin_locked_until)
     if not _ip_allows_attempt():
         raise StepUpRateLimited()
     if user.is_owner:
-        ok = hashing.verify_secret(user.pin_hash, pepper((secret or "").strip()))
+        candidate = pepper((secret or "").strip())
+        ok = hashing.verify_secret(user.pin_hash, candidate)
     else:
-        ok = hashing.verify_secret(user.password_hash, hashing.normalise_password(secret or ""))
+        candidate = hashing.normalise_password(secret or "")
+        ok = hashing.verify_secret(user.password_hash, candidate)
     if ok:
+        if user.is_owner:
+            user.pin_hash = hashing.upgraded(user.pin_hash, candidate)
+        else:
+            user.password_hash = hashing.upgraded(user.password_hash, candidate)
         user.pin_failures = 0
         if getattr(user, "current_session", None) is not None:
             user.current_session.pin_verified_at = now

@@ -33,10 +33,15 @@ def _ts(moment: datetime) -> int:
 
 # --- link grants ------------------------------------------------------------------------------
 
-def grant_ticket(side: str, ticket, *, now: datetime, token_expires_at: datetime) -> None:
+def grant_ticket(side: str, ticket, *, now: datetime, token_expires_at: datetime, closes: int | None = None) -> None:
+    """``closes``: the token's count of the ticket's closes (vendor links), kept so the grant ends
+    with a close even when the ticket is reopened before the grant's two hours are up."""
     grants = dict(session.get(GRANTS_KEY) or {})
     expires = min(now + GRANT_LIFETIME, token_expires_at)
-    grants[f"{side}:{ticket.id}"] = {"exp": _ts(expires), "e": email_tag(ticket.customer_email)}
+    grant = {"exp": _ts(expires), "e": email_tag(ticket.customer_email)}
+    if closes is not None:
+        grant["c"] = closes
+    grants[f"{side}:{ticket.id}"] = grant
     if len(grants) > MAX_GRANTS:
         for key in sorted(grants, key=lambda k: grants[k]["exp"])[: len(grants) - MAX_GRANTS]:
             grants.pop(key)
@@ -50,6 +55,12 @@ def ticket_granted(side: str, ticket, *, now: datetime) -> bool:
     if not isinstance(grant, dict) or grant.get("exp", 0) <= _ts(now):
         return False
     return side == "vendor" or grant.get("e") == email_tag(ticket.customer_email)
+
+
+def granted_data(side: str, ticket_id: int) -> dict:
+    """What the grant keeps of its token (``{"c": closes}`` for a vendor grant)."""
+    grant = (session.get(GRANTS_KEY) or {}).get(f"{side}:{ticket_id}")
+    return {"c": grant.get("c", 0)} if isinstance(grant, dict) else {}
 
 
 def has_grant(side: str, ticket_id: int) -> bool:

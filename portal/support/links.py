@@ -4,10 +4,17 @@ A link names one ticket and one purpose; the signature (itsdangerous, HMAC-SHA1 
 secret key, with a salt per purpose) is checked before anything in it is used, so a token of one
 purpose is never accepted for the other, and a changed byte makes it invalid.
 
-* Vendor link: expires after 14 days, or as soon as the ticket closes (checked on every use).
+* Vendor link: expires after 14 days, or as soon as the ticket closes (checked on every use), and
+  stays dead if the ticket is reopened later: the token carries how many times the ticket had
+  closed when it was issued (:func:`closes_of`), and a link whose count is behind the ticket's was
+  issued before a close. The reopen mail brings a fresh link. (A count, not the issue time: the
+  signature's clock has whole seconds, and a close in the same second as a mail would be
+  ambiguous.)
 * Customer link: expires after 60 days, and stops working when the customer's email on the ticket
   changes (the token carries a short hash of the address it was sent to). It still shows a closed
-  ticket (read only), so the "ticket closed" mail can link to the whole history.
+  ticket (read only), so the "ticket closed" mail can link to the whole history, and it survives
+  a reopen: it stands for the customer's side of the whole conversation (DOMAIN.md §8: "replies
+  come back through signed links"), not for one vendor reply window.
 
 Opening a link moves it into the session (``portal.support.access``) and redirects to a URL
 without the token; see ``portal.support.views``.
@@ -20,11 +27,14 @@ from datetime import datetime, timedelta, timezone
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+from sqlalchemy import func, select
 
 VENDOR = "vendor-ticket-link"
 CUSTOMER = "customer-ticket-link"
 MAX_AGE = {VENDOR: timedelta(days=14), CUSTOMER: timedelta(days=60)}
 MAX_TOKEN_LENGTH = 400
+# The events that close a ticket (lifecycle.EventKind): a vendor link issued before any of them is dead.
+CLOSING_KINDS = ("closed", "auto_closed", "finalized")
 
 
 class LinkInvalid(Exception):
@@ -53,9 +63,20 @@ def email_tag(email: str) -> str:
     return hashlib.sha256((email or "").strip().lower().encode()).hexdigest()[:16]
 
 
+def closes_of(ticket) -> int:
+    """How many times ``ticket`` has closed so far (its events; the ticket index serves this)."""
+    from portal.extensions import db
+    from portal.tickets.models import TicketEvent
+
+    return db.session.scalar(
+        select(func.count(TicketEvent.id)).where(TicketEvent.ticket_id == ticket.id,
+                                                 TicketEvent.kind.in_(CLOSING_KINDS))
+    ) or 0
+
+
 def make_token(purpose: str, ticket, *, now: datetime | None = None) -> str:
     if purpose == VENDOR:
-        payload = {"t": ticket.id, "a": ticket.linked_account_id}
+        payload = {"t": ticket.id, "a": ticket.linked_account_id, "c": closes_of(ticket)}
     else:
         payload = {"t": ticket.id, "e": email_tag(ticket.customer_email)}
     return _serializer(purpose, now).dumps(payload)
@@ -94,6 +115,11 @@ def matches(purpose: str, data: dict, ticket) -> bool:
     return data.get("e") == email_tag(ticket.customer_email)
 
 
+def closed_since(data: dict, ticket) -> bool:
+    """The vendor link (or the grant made from it) was issued before the ticket last closed."""
+    return data.get("c", 0) != closes_of(ticket)
+
+
 def vendor_url(ticket, *, now: datetime | None = None) -> str:
     from portal.notifications.mail import external_url
 
@@ -106,5 +132,6 @@ def customer_url(ticket, *, now: datetime | None = None) -> str:
     return external_url("support.customer_link", token=make_token(CUSTOMER, ticket, now=now))
 
 
-__all__ = ["CUSTOMER", "VENDOR", "LinkInvalid", "SignatureExpired", "customer_url", "email_tag",
+__all__ = ["CUSTOMER", "VENDOR", "LinkInvalid", "SignatureExpired", "closed_since", "closes_of", "customer_url",
+           "email_tag",
            "make_token", "matches", "read_token", "vendor_url"]

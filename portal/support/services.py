@@ -151,10 +151,13 @@ def order_view(order: Transaction, *, now: datetime) -> OrderView:
     )
     # The same rule request_ticket applies (window, already refunded or charged back, the
     # subscription still billing, one request at a time): the page offers only what it accepts.
-    view.refund_refusal = ticket_services.request_refusal(order, TicketType.REFUND, by=Party.CUSTOMER, now=now)
+    # One reading of the order serves both questions.
+    kinds = (TicketType.REFUND, TicketType.CANCEL) if order.recurring else (TicketType.REFUND,)
+    refusals = ticket_services.request_refusals(order, kinds, by=Party.CUSTOMER, now=now)
+    view.refund_refusal = refusals[TicketType.REFUND]
     view.can_refund = view.refund_refusal is None
     if order.recurring:
-        view.cancel_refusal = ticket_services.request_refusal(order, TicketType.CANCEL, by=Party.CUSTOMER, now=now)
+        view.cancel_refusal = refusals[TicketType.CANCEL]
         view.can_cancel = view.cancel_refusal is None
     return view
 

@@ -47,6 +47,10 @@ VENDOR_REFUSALS = {
     "closed": ("This ticket is closed", (
         "Reply links stop working when a ticket closes. Log in to the portal to see the ticket or "
         "to reopen it.")),
+    "closed_since": ("This link no longer works", (
+        "The ticket closed after this link was sent, and a reply link stays closed even when the "
+        "ticket is reopened. Use the link in the newest email about the ticket, or log in to the "
+        "portal.")),
 }
 
 
@@ -155,10 +159,11 @@ def vendor_link(token: str):
     if not links.matches(links.VENDOR, data, ticket):
         _record("support.link_refused", now=now, side="vendor", reason="mismatch")
         return _refused("vendor", "invalid", status=404)
-    if ticket.is_closed:
-        _record("support.vendor_link.refused_closed", ticket, now=now)
-        return _refused("vendor", "closed", status=410)
-    access.grant_ticket("vendor", ticket, now=now, token_expires_at=expires_at)
+    if ticket.is_closed or links.closed_since(data, ticket):
+        reason = "closed" if ticket.is_closed else "closed_since"
+        _record("support.vendor_link.refused_closed", ticket, now=now, reason=reason)
+        return _refused("vendor", reason, status=410)
+    access.grant_ticket("vendor", ticket, now=now, token_expires_at=expires_at, closes=data.get("c", 0))
     _record("support.vendor_link.opened", ticket, now=now)
     return redirect(url_for("support.vendor_ticket", ticket_id=ticket.id), 303)
 
@@ -167,9 +172,9 @@ def _vendor_ticket(ticket_id: int, now):
     ticket = support.load_ticket(ticket_id)
     if ticket is None or not access.ticket_granted("vendor", ticket, now=now):
         return None, _refused("vendor", "ended", status=403)
-    if ticket.is_closed:
+    if ticket.is_closed or links.closed_since(access.granted_data("vendor", ticket.id), ticket):
         access.drop_grant("vendor", ticket.id)
-        return None, _refused("vendor", "closed", status=410)
+        return None, _refused("vendor", "closed" if ticket.is_closed else "closed_since", status=410)
     return ticket, None
 
 

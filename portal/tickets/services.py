@@ -361,12 +361,14 @@ def open_ticket(
 
 
 def check_request(
-    txn: Transaction, ticket_type: TicketType | str, *, by: Party, now: datetime, escalated: bool = False
+    txn: Transaction, ticket_type: TicketType | str, *, by: Party, now: datetime, escalated: bool = False,
+    order: OrderNow | None = None,
 ) -> TicketState:
     """The rule for opening a ticket of ``ticket_type`` on the order of ``txn`` now (refund and
     cancel windows, what already happened to the order); raises :class:`Refused`. Pages that
-    offer a request dry-run this, so they never offer what :func:`open_ticket` refuses."""
-    order = order_now(txn)
+    offer a request dry-run this, so they never offer what :func:`open_ticket` refuses.
+    ``order``: :func:`order_now` of ``txn`` when the caller already read it."""
+    order = order if order is not None else order_now(txn)
     return lifecycle.open_ticket(
         TicketType(ticket_type),
         by=by,
@@ -384,6 +386,18 @@ def request_refusal(
 ) -> str | None:
     """Why a request of ``ticket_type`` cannot be opened on this order now (None: it can)."""
     return _dry_run(lambda: check_request(txn, ticket_type, by=by, now=now))
+
+
+def request_refusals(
+    txn: Transaction, ticket_types, *, by: Party, now: datetime
+) -> dict[TicketType, str | None]:
+    """:func:`request_refusal` for each of ``ticket_types``, judged against one reading of the
+    order (the order page asks about refund and cancellation together)."""
+    order = order_now(txn)
+    return {
+        TicketType(kind): _dry_run(lambda kind=kind: check_request(txn, kind, by=by, now=now, order=order))
+        for kind in ticket_types
+    }
 
 
 class _TxnView:
@@ -568,6 +582,28 @@ def hand_off(actor: Actor, ticket: Ticket, comment: str, *, now: datetime, expec
     event = _event(ticket, actor, EventKind.HANDOFF, now, comment=text, to_value="refund_authority")
     _tell_refund_authority(ticket, actor, text, now)
     return _finish(ticket, event, None, now)
+
+
+def email_receipt(actor: Actor, ticket: Ticket, comment: str, *, now: datetime, expected_version=None) -> str:
+    """Email the purchase receipt of the ticket's order to the customer (DOMAIN.md §5: an action
+    from the ticket, so it needs a comment). The mail goes through the receipt path
+    (``transactions.receipts``, the outbox); the history records it with the comment, as work by
+    the actor. Allowed in any status (a customer may want the invoice of a closed ticket); the
+    version check makes sure it goes to the address the actor saw. Returns that address."""
+    from portal.auth.models import User
+    from portal.transactions import receipts
+
+    text = lifecycle.check_comment(comment)
+    _authorize(actor, "email_receipt", ticket, Perm_Action.TICKET_WORK)
+    _authorize(actor, "email_receipt", ticket, Perm_Action.TRANSACTION_VIEW)
+    _check_version(ticket, expected_version)
+    user = db.session.get(User, actor.user_id) if actor.user_id else None
+    receipt = receipts.queue_receipt(ticket.transaction, now=now, user=user, ticket_id=ticket.id)
+    to = ticket.transaction.customer_email
+    event = _event(ticket, actor, EventKind.RECEIPT_EMAILED, now, comment=text, to_value=to,
+                   data={"receipt": receipt.number})
+    _finish(ticket, event, None, now)
+    return to
 
 
 def _tell_refund_authority(ticket: Ticket, actor: Actor, comment: str, now: datetime) -> None:

@@ -284,6 +284,35 @@ def render_pdf(receipt: Receipt, *, force_builtin_font: bool = False) -> bytes:
 # Email
 
 
+def queue_receipt(txn: Transaction, *, now: datetime, user=None, ticket_id: int | None = None) -> Receipt:
+    """Queue the receipt mail to the customer and its ``receipt.emailed`` audit row; the caller
+    records any ticket event and commits. ``tickets.services.email_receipt`` (the ticket page's
+    action, with its comment) and :func:`email_receipt` both send through here."""
+    receipt = build(txn)
+    account = txn.linked_account
+    queue_email(
+        "receipt",
+        to=txn.customer_email,
+        subject=f"Your {receipt.title.lower()} from {receipt.vendor}: {receipt.number}",
+        context={"receipt": receipt, "account": account},
+        now=now,
+        linked_account_id=account.id,
+        master_account_id=account.master_account_id,
+        ticket_id=ticket_id,
+    )
+    details = {"ticket_id": ticket_id} if ticket_id is not None else {}
+    audit.record(
+        "receipt.emailed",
+        actor=user,
+        master_account_id=account.master_account_id,
+        now=now,
+        transaction_id=txn.id,
+        receipt=receipt.number,
+        **details,
+    )
+    return receipt
+
+
 def email_receipt(
     user,
     txn: Transaction,
@@ -294,22 +323,11 @@ def email_receipt(
 ) -> str:
     """Queue the receipt to the customer. When sent from a ticket, the ticket's history gets a
     ``receipt_emailed`` event. Returns the address it went to. The caller checked permissions."""
-    receipt = build(txn)
-    account = txn.linked_account
     to = txn.customer_email
     text = (comment or "").strip()
     if ticket is not None:
-        text = check_comment(text) if text else f"Receipt {receipt.number} emailed to the customer."
-    queue_email(
-        "receipt",
-        to=to,
-        subject=f"Your {receipt.title.lower()} from {receipt.vendor}: {receipt.number}",
-        context={"receipt": receipt, "account": account},
-        now=now,
-        linked_account_id=account.id,
-        master_account_id=account.master_account_id,
-        ticket_id=ticket.id if ticket is not None else None,
-    )
+        text = check_comment(text) if text else f"Receipt {build(txn).number} emailed to the customer."
+    receipt = queue_receipt(txn, now=now, user=user, ticket_id=ticket.id if ticket is not None else None)
     if ticket is not None:
         db.session.add(
             TicketEvent(
@@ -326,13 +344,5 @@ def email_receipt(
                 data={"receipt": receipt.number},
             )
         )
-    audit.record(
-        "receipt.emailed",
-        actor=user,
-        master_account_id=account.master_account_id,
-        now=now,
-        transaction_id=txn.id,
-        receipt=receipt.number,
-    )
     db.session.commit()
     return to

@@ -207,8 +207,10 @@ EVENT_TEXT = {
     "user.created": "User created",
     "user.details_changed": "Details changed",
     "user.permissions_changed": "Permissions changed",
-    "user.invitation_sent": "Invitation sent",
-    "user.password_reset_sent": "Password reset link sent",
+    "user.invitation_sent": "Invitation sent",  # older rows; now the auth service's row below
+    "user.password_reset_sent": "Password reset link sent",  # older rows, likewise
+    "password.invitation_sent": "Invitation sent",
+    "password.reset_requested": "Password reset link sent",
     "password.reset_throttled": "Password reset refused: too many links this hour",
     "user.disabled": "Disabled",
     "user.enabled": "Enabled",
@@ -224,6 +226,9 @@ EVENT_TEXT = {
     "stepup.success": "Confirmed a sensitive change",
     "stepup.failure": "Wrong PIN/password when confirming",
     "stepup.blocked": "Sensitive actions blocked",
+    "stepup.unblocked": "Sensitive actions possible again",
+    "recovery.locked": "Recovery paused after wrong answers",
+    "recovery.unlocked": "Recovery possible again",
 }
 
 
@@ -241,6 +246,8 @@ def describe(event: AuditEvent) -> str:
             text += ": " + ", ".join(parts)
     elif event.event == "user.details_changed" and details.get("fields"):
         text += ": " + ", ".join(f.replace("_", " ") for f in details["fields"])
+    elif event.event == "password.reset_requested" and not details.get("by_admin"):
+        text = "Asked for a password reset link"
     elif event.event == "user.created" and details.get("perms"):
         labels = [PERM_LABELS[Perm(p)] for p in details["perms"] if p in Perm._value2member_map_]
         text += " with " + ", ".join(labels)
@@ -417,16 +424,15 @@ def reset_password(manager: Manager, target: User, *, now: datetime) -> str:
     _require_edit(manager, target)
     if target.is_api_only:
         raise Refused("An API-only user has no password: they use their API key.")
+    # One action, one audit row: the auth service writes it ("password.invitation_sent", or
+    # "password.reset_requested" with by_admin and the manager as actor).
     if target.password_hash is None:
         invitations.send_invitation(target, now=now, invited_by=manager.user)
-        audit.record("user.invitation_sent", user=target, actor=manager.user, now=now)
         kind = "invitation"
     else:
         if not invitations.send_password_reset(target, now=now, requested_by=manager.user):
             db.session.commit()  # keeps the auth service's "password.reset_throttled" audit row
             raise Refused(_reset_throttled_message(manager, target, now=now))
-        audit.record("user.password_reset_sent", user=target, actor=manager.user, now=now,
-                     by_admin=True)
         kind = "reset"
     db.session.commit()
     return kind

@@ -128,6 +128,54 @@ def test_vendor_link_stops_working_when_the_ticket_closes(client, refund, clock)
     assert len(audit_events("support.vendor_link.refused_closed")) == 1
 
 
+def _reopen(owner, ticket, now):
+    from portal.authz.scope import principal_for
+
+    services.reopen(services.Actor.for_user(owner, principal_for(owner)), ticket, "Customer wrote again, reopening.",
+                    now=now)
+
+
+def test_a_vendor_link_mailed_before_a_close_stays_dead_after_a_reopen(client, shop, refund, clock):
+    """Issue 7: the link "expires after 14 days or when the ticket closes" -- for good, not until
+    somebody reopens the ticket (the reopen mail carries a new link)."""
+    old = vendor_path(refund)
+    services.close(services.Actor.customer(refund), refund, "Solved, thank you!", now=MONDAY + timedelta(hours=1))
+    _reopen(shop[0], db.session.get(Ticket, refund.id), MONDAY + timedelta(hours=2))
+    assert db.session.get(Ticket, refund.id).status == "reopened"
+    refused = client.get(old)
+    body = refused.get_data(as_text=True)
+    assert refused.status_code == 410 and "This link no longer works" in body and "newest email" in body
+    assert client.get(f"/s/v/tickets/{refund.id}").status_code == 403  # no grant was made
+    assert audit_events("support.vendor_link.refused_closed")[-1].details["reason"] == "closed_since"
+    fresh = vendor_path(db.session.get(Ticket, refund.id))  # the reopen mail's own link works
+    assert fresh != old
+    location, page = open_link(client, fresh)
+    assert page.status_code == 200 and f"Ticket #{refund.id}" in page.get_data(as_text=True)
+
+
+def test_a_vendor_grant_taken_before_a_close_ends_with_it_even_if_the_ticket_reopens(client, shop, refund, clock):
+    location, _ = open_link(client, vendor_path(refund))
+    services.close(services.Actor.customer(refund), refund, "Solved, thank you!", now=MONDAY + timedelta(minutes=5))
+    _reopen(shop[0], db.session.get(Ticket, refund.id), MONDAY + timedelta(minutes=10))
+    clock.tick(timedelta(minutes=15))  # well inside the grant's two hours
+    page = client.get(location)
+    assert page.status_code == 410 and "This link no longer works" in page.get_data(as_text=True)
+    reply = client.post(location + "/reply", data={"comment": "Answering through an old link"})
+    assert reply.status_code in (403, 410)
+    assert db.session.scalar(select(func.count(TicketEvent.id)).where(TicketEvent.kind == "commented")) == 0
+
+
+def test_the_customers_link_survives_a_close_and_reopen(client, shop, refund, clock):
+    """The customer's link names the ticket's whole life (it shows a closed ticket, and the
+    customer keeps the conversation going after a reopen); only the email change ends it."""
+    path = customer_path(refund)
+    services.close(services.Actor.customer(refund), refund, "Solved, thank you!", now=MONDAY + timedelta(hours=1))
+    _reopen(shop[0], db.session.get(Ticket, refund.id), MONDAY + timedelta(hours=2))
+    location, page = open_link(client, path)
+    assert page.status_code == 200
+    assert client.post(location + "/reply", data={"comment": "Thanks for reopening it."}).status_code == 303
+
+
 def test_vendor_link_expires_after_14_days(client, refund, clock):
     path = vendor_path(refund)
     clock.tick(timedelta(days=13, hours=23))

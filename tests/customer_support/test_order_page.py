@@ -319,3 +319,44 @@ def test_the_language_switch_stays_on_this_site(client, clock):
     assert response.status_code == 303 and response.headers["Location"] == "/support?x=1"
     assert "Ihre Bestellung aufrufen" in client.get("/support").get_data(as_text=True)
     assert client.get("/support?lang=xx").headers["Location"] == "/support"
+
+
+def test_the_order_page_asks_the_request_rule_about_the_order_once(app, make, shop, clock):
+    """Refund and cancellation are judged against one reading of the order (its charges, the
+    subscription, an open request), not one reading each."""
+    from sqlalchemy import event
+
+    from portal.support import services as support
+
+    _, account = shop
+    sub = make.sale(account, at=MONDAY - timedelta(days=5), recurring=True, email="sub@example.com")
+    seen: list[str] = []
+
+    def _record(conn, cursor, statement, parameters, context, executemany):
+        seen.append(" ".join(statement.split()))
+
+    order = db.session.get(Transaction, sub.id)
+    assert order.linked_account is not None
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", _record)
+    try:
+        view = support.order_view(order, now=MONDAY)
+    finally:
+        event.remove(engine, "before_cursor_execute", _record)
+    assert view.can_refund and view.can_cancel
+    order_reads = [s for s in seen if s.startswith("SELECT") and "FROM transactions" in s]
+    subscription_reads = [s for s in seen if s.startswith("SELECT") and "FROM subscriptions" in s]
+    open_request_reads = [s for s in seen if s.startswith("SELECT tickets.id FROM tickets")]
+    assert len(order_reads) == 2, "\n".join(s[:60] + " ... " + s[-120:] for s in seen)  # the page's rows, and the rule's one reading
+    assert len(open_request_reads) == 1 and len(subscription_reads) <= 2
+
+
+def test_both_requests_are_refused_while_one_is_open(client, make, shop, clock):
+    _, account = shop
+    sub = make.sale(account, at=MONDAY - timedelta(days=5), recurring=True, email="sub@example.com")
+    make.ticket(sub, ticket_type="refund", now=MONDAY - timedelta(hours=1))
+    from portal.support import services as support
+
+    view = support.order_view(db.session.get(Transaction, sub.id), now=MONDAY)
+    assert not view.can_refund and not view.can_cancel
+    assert view.refund_refusal and view.cancel_refusal

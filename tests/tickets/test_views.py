@@ -660,3 +660,128 @@ def test_a_queue_row_edit_that_crossed_another_change_keeps_the_input(
     )
     assert f'name="version" value="{fresh(ticket).version}"' in body
     assert fresh(ticket).customer_email == "old@example.com"
+
+
+# --- email the receipt (issue 6 item 6: an action from the ticket needs a comment) ------------
+
+
+def _receipt_mails(ticket):
+    from portal.notifications.models import OutboxMessage
+
+    return list(
+        db.session.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.kind == "receipt", OutboxMessage.ticket_id == ticket.id
+            )
+        )
+    )
+
+
+def test_the_ticket_page_emails_the_receipt_as_a_ticket_action(client, login, desk, ticket_for):
+    ticket = ticket_for(desk.keto, email="erin@example.com")
+    login(desk.clerk)
+    html = page(client, ticket)
+    form = re.search(r'<form[^>]*id="email-receipt-form".*?</form>', html, re.S).group(0)
+    assert f'action="/tickets/{ticket.id}/email-receipt"' in form
+    assert 'name="comment"' in form and 'name="version"' in form
+    assert "transactions/" not in form  # not the transaction route any more
+    response = post(client, ticket, "email-receipt", comment="Customer lost the receipt mail.")
+    assert response.status_code == 303 and response.headers["Location"].endswith(
+        f"/tickets/{ticket.id}"
+    )
+    [mail] = _receipt_mails(ticket)
+    assert mail.recipient == "erin@example.com" and ticket.receipt in mail.subject
+    last = events_of(ticket)[-1]
+    assert (last.kind, last.comment, last.actor_user_id, last.to_value) == (
+        "receipt_emailed",
+        "Customer lost the receipt mail.",
+        desk.clerk.id,
+        "erin@example.com",
+    )
+    assert last.actor_kind == "clerk" and last.data == {"receipt": mail.subject.rsplit(" ", 1)[1]}
+    html = page(client, ticket)
+    assert f"Receipt {ticket.receipt} emailed to erin@example.com." in html
+    assert "emailed the receipt to the customer" in html and "Customer lost the receipt mail." in html
+    from portal.audit import AuditEvent
+
+    audit = db.session.scalar(select(AuditEvent).where(AuditEvent.event == "receipt.emailed"))
+    assert audit.actor_id == desk.clerk.id and audit.details["ticket_id"] == ticket.id
+
+
+@pytest.mark.parametrize("comment", ["", "  ok   "])
+def test_emailing_the_receipt_needs_a_comment_and_keeps_it_on_error(
+    client, login, desk, ticket_for, comment
+):
+    ticket = ticket_for(desk.keto)
+    login(desk.owner)
+    response = post(client, ticket, "email-receipt", headers=HX, comment=comment)
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<html" not in body
+    receipt_form = re.search(r'<form[^>]*id="email-receipt-form".*?</form>', body, re.S).group(0)
+    assert "Please write a comment of at least 6 characters." in receipt_form
+    assert re.search(r'<textarea id="receipt-comment"[^>]*>' + re.escape(comment) + "</textarea>", receipt_form)
+    main = re.search(r'<form id="ticket-actions".*?</form>', body, re.S).group(0)
+    assert "at least 6 characters.</div>" not in main  # the error sits with the receipt form
+    assert _receipt_mails(ticket) == [] and len(events_of(ticket)) == 1
+    plain = post(client, ticket, "email-receipt", comment=comment)  # without htmx: the page again
+    assert plain.status_code == 200 and "<html" in plain.get_data(as_text=True)
+    assert _receipt_mails(ticket) == []
+
+
+def test_emailing_the_receipt_with_htmx_answers_the_ticket_fragment(client, login, desk, ticket_for):
+    ticket = ticket_for(desk.keto, email="erin@example.com")
+    login(desk.owner)
+    response = post(client, ticket, "email-receipt", headers=HX, comment="Receipt sent again.")
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200 and body.lstrip().startswith('<div id="ticket-main"')
+    assert response.headers["HX-Trigger"] == "ticket-changed"
+    assert "emailed to erin@example.com" in body
+    assert re.search(r'<textarea id="receipt-comment"[^>]*></textarea>', body)
+    assert len(_receipt_mails(ticket)) == 1
+
+
+def test_emailing_the_receipt_after_the_ticket_changed_keeps_the_comment(
+    client, login, desk, ticket_for
+):
+    ticket = ticket_for(desk.keto, email="old@example.com")
+    seen = ticket.version
+    services.change_email(
+        actor_of(desk.owner), ticket, "new@example.com", "Customer has a new address.",
+        now=desk.clock,
+    )
+    login(desk.clerk)
+    response = post(
+        client, ticket, "email-receipt", headers=HX, version=str(seen), comment="Sending the receipt."
+    )
+    body = response.get_data(as_text=True)
+    assert response.status_code == 409 and "Sending the receipt.</textarea>" in body
+    assert "new@example.com" in body and _receipt_mails(ticket) == []
+
+
+def test_emailing_the_receipt_is_for_those_who_work_the_ticket(client, login, desk, ticket_for, make):
+    ticket = ticket_for(desk.keto)
+    other = ticket_for(desk.mind)
+    viewer = make.clerk(desk.owner, perms=("search_orders",), accounts=[desk.keto])
+    login(desk.clerk)  # ketovital only
+    assert post(client, other, "email-receipt", comment="Not my account.").status_code == 404
+    client.post("/auth/logout")
+    login(viewer)
+    refused = post(client, ticket, "email-receipt", comment="I may only look.")
+    assert refused.status_code in (403, 404)
+    assert _receipt_mails(ticket) == [] and _receipt_mails(other) == []
+    desk.mind.status = "removed"
+    db.session.commit()
+    client.post("/auth/logout")
+    login(desk.owner)
+    assert post(client, other, "email-receipt", comment="Removed account.").status_code == 403
+    assert 'id="email-receipt-form"' not in page(client, other)
+
+
+def test_link_actors_may_not_email_the_receipt(desk, ticket_for):
+    ticket = ticket_for(desk.keto)
+    for actor in (services.Actor.customer(ticket), services.Actor.vendor_link(desk.keto)):
+        with pytest.raises(services.NotAllowed):
+            services.email_receipt(actor, ticket, "Please send it again.", now=desk.clock)
+    with pytest.raises(services.Refused):
+        services.email_receipt(actor_of(desk.owner), ticket, "short", now=desk.clock)
+    assert _receipt_mails(ticket) == []

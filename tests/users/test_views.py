@@ -402,12 +402,41 @@ def test_reset_password_emails_a_single_use_link(team, as_owner, client, now):
     token = db.session.scalar(select(OneTimeToken).where(OneTimeToken.user_id == team.clerk.id))
     assert token.purpose == TokenPurpose.PASSWORD_RESET
     assert token.expires_at == now + timedelta(hours=24)  # an admin-started reset: 24 h, not 2 h
-    assert audit_events(team.clerk, "user.password_reset_sent")[0].actor_id == team.owner.id
     [requested] = audit_events(team.clerk, "password.reset_requested")
     assert requested.actor_id == team.owner.id and requested.details["by_admin"] is True
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "A password reset link was sent" in page and "expires in 24 hours" in page
     client_for(client.application, team.clerk)  # the current password keeps working meanwhile
+
+
+def _rows_about(user):
+    return db.session.scalars(select(AuditEvent).where(AuditEvent.user_id == user.id)
+                              .order_by(AuditEvent.id)).all()
+
+
+def test_one_reset_press_is_one_audit_row(team, as_owner, client, now):
+    """One action, one row (the auth service's, naming who started it): the user's activity list
+    and the security page each show one line for it."""
+    before = len(_rows_about(team.clerk))
+    reset_at(client, team.clerk, now)
+    [row] = _rows_about(team.clerk)[before:]
+    assert (row.event, row.actor_id, row.details["by_admin"]) == (
+        "password.reset_requested", team.owner.id, True)
+    page = client.get(f"/users/{team.clerk.id}").get_data(as_text=True)
+    activity = re.search(r'<ul class="list-group list-group-flush small activity-list">.*?</ul>', page, re.S).group(0)
+    assert activity.count("Password reset link sent") == 1 and "reset requested" not in activity.lower()
+
+
+def test_one_resent_invitation_is_one_audit_row(team, as_owner, client):
+    client.post("/users/new", data=new_user(team))
+    user = by_email("nina@team.test")
+    before = len(_rows_about(user))
+    client.post(f"/users/{user.id}/reset-password")
+    [row] = _rows_about(user)[before:]
+    assert (row.event, row.actor_id) == ("password.invitation_sent", team.owner.id)
+    page = client.get(f"/users/{user.id}").get_data(as_text=True)
+    activity = re.search(r'<ul class="list-group list-group-flush small activity-list">.*?</ul>', page, re.S).group(0)
+    assert activity.count("Invitation sent") == 2  # created, then sent again: one line each
 
 
 def test_the_reset_mail_says_who_started_it_and_why(team, as_owner, client, now):
@@ -446,7 +475,6 @@ def test_the_fourth_reset_in_an_hour_is_refused_saying_when_to_try_again(team, a
                 "the last hour") in body
         assert f"try again after 14:00 CET ({left})" in body
     assert len(mail_to(team.clerk.email)) == 3
-    assert len(audit_events(team.clerk, "user.password_reset_sent")) == 3
     assert len(audit_events(team.clerk, "password.reset_requested")) == 3
     assert len(audit_events(team.clerk, "password.reset_throttled")) == 2
     # At the time the message named, the oldest link has left the hour: a new one goes out.
@@ -466,7 +494,7 @@ def test_reset_for_someone_who_never_chose_a_password_resends_the_invitation(tea
                                                            OneTimeToken.used_at.is_(None))).all()
     assert [t.purpose for t in tokens] == [TokenPurpose.SET_PASSWORD]
     assert len(mail_to("nina@team.test")) == 2
-    assert audit_events(user, "user.invitation_sent")
+    assert audit_events(user, "password.invitation_sent")
 
 
 def test_a_resent_invitation_names_who_resent_it(team, app, as_owner, client):

@@ -13,7 +13,7 @@ from flask_login import current_user
 
 from portal.authz.permissions import Action
 from portal.authz.scope import current_principal
-from portal.extensions import db
+from portal.extensions import db, limiter
 from portal.tickets import bp, queries, services
 from portal.tickets.forms import ActionForm
 from portal.tickets.lifecycle import Refused
@@ -52,7 +52,10 @@ def _page(
     notice: str | None = None,
     conflict: str | None = None,
     problem: str | None = None,
+    receipt_form: ActionForm | None = None,
 ):
+    """``receipt_form``: the email-receipt form's input and errors, when that form was sent
+    (it has a comment box of its own; ``form`` is the actions card's)."""
     principal = current_principal()
     body = render(
         "tickets/show.html",
@@ -63,6 +66,7 @@ def _page(
         events=queries.history(ticket),
         options=services.available_actions(principal, ticket, now=utcnow()),
         form=form,
+        receipt_form=receipt_form,
         notice=notice,
         conflict=conflict,
         problem=problem,
@@ -72,11 +76,13 @@ def _page(
     return body, status
 
 
-def _act(ticket_id: int, perform, done, *, needs=None):
-    """Run one action: load (404/403), validate the form, call the service, answer."""
+def _act(ticket_id: int, perform, done, *, needs=None, slot: str | None = None):
+    """Run one action: load (404/403), validate the form, call the service, answer. ``slot``
+    names a form of the page other than the actions card (``"receipt"``): its text and errors
+    are shown there."""
     ticket = load_ticket(ticket_id, Action.TICKET_WORK)
     form = ActionForm()
-    from_row = form.ctx.data == "row" and is_fragment_request()
+    from_row = form.ctx.data == "row" and is_fragment_request() and slot is None
     valid = form.validate()
     if valid and needs is not None:
         field, message = needs
@@ -84,7 +90,7 @@ def _act(ticket_id: int, perform, done, *, needs=None):
             getattr(form, field).errors.append(message)
             valid = False
     if not valid:
-        return _again(ticket, form, from_row)
+        return _again(ticket, form, from_row, slot=slot)
     actor = services.Actor.for_user(current_user, current_principal())
     try:
         perform(actor, ticket, form, utcnow())
@@ -92,7 +98,7 @@ def _act(ticket_id: int, perform, done, *, needs=None):
         db.session.rollback()
         ticket = db.session.get(Ticket, ticket_id)
         form.version.data = ticket.version
-        return _again(ticket, form, from_row, status=409, conflict=CONFLICT_MESSAGE)
+        return _again(ticket, form, from_row, status=409, conflict=CONFLICT_MESSAGE, slot=slot)
     except services.NotAllowed:
         db.session.rollback()
         abort(403)
@@ -101,7 +107,7 @@ def _act(ticket_id: int, perform, done, *, needs=None):
         field = FIELD_OF_REFUSAL.get(refused.code)
         if field:
             getattr(form, field).errors = [*getattr(form, field).errors, refused.message]
-        return _again(ticket, form, from_row, problem=None if field else refused.message)
+        return _again(ticket, form, from_row, problem=None if field else refused.message, slot=slot)
     message = done(ticket) if callable(done) else done
     if from_row:
         response = render(
@@ -116,8 +122,11 @@ def _act(ticket_id: int, perform, done, *, needs=None):
     return redirect_to(_back(ticket))
 
 
-def _again(ticket, form, from_row, *, status=200, conflict=None, problem=None):
+def _again(ticket, form, from_row, *, status=200, conflict=None, problem=None, slot=None):
     """The form again, with its messages and the user's text (and the ticket as it is now)."""
+    if slot == "receipt":
+        actions = ActionForm(formdata=None, version=form.version.data)
+        return _page(ticket, actions, status=status, conflict=conflict, problem=problem, receipt_form=form)
     if from_row:
         return render(
             "tickets/index.html",
@@ -226,6 +235,27 @@ def change_email(ticket_id: int):
         ),
         lambda t: f"Customer email changed to {t.customer_email}.",
         needs=("new_email", "Enter the customer's new email address."),
+    )
+
+
+def _user_key() -> str:
+    return f"ticket-receipt:{current_user.id}"
+
+
+@bp.post("/<int:ticket_id>/email-receipt")
+@require(Action.TICKET_WORK)
+@limiter.limit("30 per hour", key_func=_user_key)
+def email_receipt(ticket_id: int):
+    """Email the order's receipt to the customer: a ticket action like the others (a comment of
+    at least 6 characters, recorded in the history), with its own small form in the Receipt card.
+    The queue row's menu keeps the transaction route (no comment box there)."""
+    return _act(
+        ticket_id,
+        lambda actor, t, form, now: services.email_receipt(
+            actor, t, form.comment.data, now=now, expected_version=form.version.data
+        ),
+        lambda t: f"Receipt {t.receipt} emailed to {t.transaction.customer_email}.",
+        slot="receipt",
     )
 
 

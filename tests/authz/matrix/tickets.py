@@ -87,6 +87,10 @@ ROUTES = {
     "tickets.escalate": {
         "POST": Case(_ticket("/escalate", "old_ticket"), scoped(303, allowed=WORKERS, coarse=SINGLES), data=COMMENT)
     },
+    # Emailing the receipt from the ticket page is a ticket action (a comment, a history event).
+    "tickets.email_receipt": {
+        "POST": Case(_ticket("/email-receipt"), scoped(303, allowed=WORKERS), data=COMMENT)
+    },
     "tickets.change_email": {
         "POST": Case(
             _ticket("/email"),
