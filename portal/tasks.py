@@ -106,6 +106,15 @@ def sweep_timers():
     return _with_lease("timers", TIMERS_LEASE, lambda now: sweep.run(now, between_batches=renew))
 
 
+@huey.periodic_task(crontab(minute="*"))
+@with_app
+def record_expired_unlocks():
+    """Issue 3 item 4: an audit row for every lock that ran out, dated when it did."""
+    from portal.auth import services
+
+    return _with_lease("unlocks", timedelta(minutes=5), services.record_expired_unlocks)
+
+
 @huey.periodic_task(crontab(minute="17"))
 @with_app
 def refresh_planner_statistics():

@@ -62,7 +62,8 @@ MODIFYING = frozenset({
     "return_in_transit", "return_received", "handoff", "refund_approved",
 })
 COUNTED = frozenset({"opened", "commented"}) | CLOSING | MODIFYING
-WORK = frozenset({"opened", "commented", "closed"}) | MODIFYING  # vendor-side touches
+# vendor-side touches (emailing the customer their receipt from the ticket is work too)
+WORK = frozenset({"opened", "commented", "closed", "receipt_emailed"}) | MODIFYING
 
 REPLY_BANDS = (("reply:lt1h", 3600), ("reply:1to24h", 86400), ("reply:gt24h", None))
 SAVED = "saved"

@@ -123,3 +123,18 @@ def test_a_password_reset_after_the_lock_ran_out_does_not_claim_the_unlock(app, 
         recovery.complete_password(link, plaintext, GOOD_PASSWORD, now=until + timedelta(hours=1))
     [row] = rows("login.unlocked", clerk)
     assert row.at == until and row.details == {"via": "expired"}
+
+
+def test_the_worker_records_expired_unlocks_every_minute_under_a_lease(app, make, monkeypatch):
+    from portal import leases, tasks
+
+    clerk = make.clerk(make.owner())
+    until = lock_login(clerk, T0)
+    monkeypatch.setattr(tasks, "utcnow", lambda: until + timedelta(minutes=1))
+    assert leases.acquire("unlocks", "another-host:1", until, timedelta(minutes=5))
+    tasks.record_expired_unlocks.call_local()
+    assert rows("login.unlocked") == []  # another worker holds the lease
+    leases.release("unlocks", "another-host:1")
+    tasks.record_expired_unlocks.call_local()
+    [row] = rows("login.unlocked", clerk)
+    assert row.at == until
