@@ -271,3 +271,48 @@ def test_api_actions_show_in_the_clerk_reports(api, shop, client, login):
     assert "Reply written by the robot." in comments and "Wendy Writer" in comments
     one = client.get(f"/reports/closed?{query}&clerk=u{shop.writer.id}")
     assert one.status_code == 200 and "Wendy Writer" in one.get_data(as_text=True)
+
+
+def test_two_concurrent_retries_with_one_key_act_once(app, api, shop, monkeypatch):
+    """Both requests look the key up before either has stored it (a barrier holds them there);
+    the unique constraint then lets one insert and act, and the other replays its answer. On
+    SQLite the second request waits for the first one's write lock instead (the barrier times
+    out), and replays too."""
+    import threading
+
+    from portal.api import idempotency
+
+    barrier = threading.Barrier(2, timeout=2)
+    real_find = idempotency._find
+    calls = []
+
+    def find_then_wait(user_id, key):
+        found = real_find(user_id, key)
+        calls.append(found)
+        if len(calls) <= 2:
+            try:
+                barrier.wait()
+            except threading.BrokenBarrierError:
+                pass
+        return found
+
+    monkeypatch.setattr(idempotency, "_find", find_then_wait)
+    url = f"/api/v1/tickets/{shop.ticket.id}/comments"
+    results = []
+
+    def post():
+        response = app.test_client().post(url, json={"comment": COMMENT}, headers={
+            "X-API-Key": shop.writer_key, "Idempotency-Key": "raced"})
+        results.append((response.status_code, response.headers.get("Idempotent-Replayed"),
+                        response.get_json()))
+
+    db.session.rollback()
+    threads = [threading.Thread(target=post) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(r[0] for r in results) == [201, 201]
+    assert sorted(str(r[1]) for r in results) == ["None", "true"]
+    assert results[0][2] == results[1][2]
+    assert [e.kind for e in events_of(shop.ticket.id)] == ["opened", "commented"]
