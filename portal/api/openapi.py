@@ -8,6 +8,8 @@ from portal.api import bp
 from portal.api.auth import public
 
 VERSION = "1.0.0"
+TYPES = ["tech_support", "refund", "cancel"]
+FIELDS = ["auto", "receipt", "email", "name"]
 
 
 def _ref(name: str) -> dict:
@@ -23,7 +25,7 @@ def _json(schema: dict, description: str = "OK") -> dict:
 
 
 ERRORS = {
-    "401": _error("No key, or an invalid, revoked or unusable key, or a key sent outside the header"),
+    "401": _error("No key, an invalid, revoked or unusable key, or a key outside the header"),
     "429": _error("Too many requests"),
 }
 READ_ERRORS = {**ERRORS, "422": _error("A parameter is not valid (see error.fields)")}
@@ -199,8 +201,7 @@ def document() -> dict:
                     "summary": "The ticket queue (filters of the Tickets tab)",
                     "tags": ["tickets"],
                     "parameters": [
-                        _query("type", {"type": "string", "enum": ["tech_support", "refund", "cancel"]},
-                               "Ticket type."),
+                        _query("type", {"type": "string", "enum": TYPES}, "Ticket type."),
                         _query("product", {"type": "string", "enum": ["standard", "recurring"]},
                                "Product type (both when absent)."),
                         _query("status", {"type": "string"},
@@ -209,7 +210,8 @@ def document() -> dict:
                         _query("vendor", {"type": "string"}, "One linked account, by nickname."),
                         _query("q", {"type": "string", "maxLength": 254},
                                "Customer email, ticket number or receipt (or their beginning)."),
-                        _query("sort", {"type": "string", "enum": ["expiration", "closed"]}, "Order."),
+                        _query("sort", {"type": "string", "enum": ["expiration", "closed"]},
+                               "Order."),
                         CURSOR, LIMIT,
                     ],
                     "responses": {"200": _json(_ref("TicketPage")), **READ_ERRORS},
@@ -260,8 +262,7 @@ def document() -> dict:
                 "parameters": [
                     _query("q", {"type": "string", "maxLength": 120},
                            "Receipt, customer email or name (or their beginning)."),
-                    _query("field", {"type": "string", "enum": ["auto", "receipt", "email", "name"]},
-                           "How to read q."),
+                    _query("field", {"type": "string", "enum": FIELDS}, "How to read q."),
                     _query("from", {"type": "string", "format": "date"}, "First day (in tz)."),
                     _query("to", {"type": "string", "format": "date"}, "Last day (in tz)."),
                     _query("tz", {"type": "string"}, "IANA zone of the dates (default UTC)."),

@@ -106,7 +106,9 @@ def json_body() -> dict:
     return body
 
 
-def body_text(body: dict, name: str, problems: Problems, *, max_length: int, required=True) -> str | None:
+def body_text(
+    body: dict, name: str, problems: Problems, *, max_length: int, required=True
+) -> str | None:
     value = body.get(name)
     if value is None:
         if required:

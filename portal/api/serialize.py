@@ -163,7 +163,8 @@ def transaction_detail(r: Transaction, nicknames, *, rows, tickets, subscription
     ]
     body["order"] = [transaction_ref(row) for row in rows]
     body["tickets"] = [
-        {"number": t.id, "type": t.ticket_type, "status": t.status, "url": url_for("api.ticket", number=t.id)}
+        {"number": t.id, "type": t.ticket_type, "status": t.status,
+         "url": url_for("api.ticket", number=t.id)}
         for t in tickets
     ]
     body["subscription"] = (

@@ -105,8 +105,8 @@ def accounts():
 @bp.get("/tickets")
 @keyed
 def tickets():
-    """The queue with the filters of the Tickets tab, in keyset pages (``cursor`` = the ``next_cursor``
-    of the previous page)."""
+    """The queue with the filters of the Tickets tab, in keyset pages (``cursor`` = the
+    ``next_cursor`` of the previous page)."""
     principal = current()
     accounts = ticket_queries.visible_accounts(principal.account_ids)
     problems = Problems()
@@ -129,11 +129,13 @@ def tickets():
         account_id=account_id, sort=sort,
     )
     cursor = request.args.get("cursor") or None
-    if cursor and ticket_queries.decode_cursor(cursor, ticket_queries.SORTS[filt.effective_sort]) == (0, None):
+    order = ticket_queries.SORTS[filt.effective_sort]
+    if cursor and ticket_queries.decode_cursor(cursor, order) == (0, None):
         problems["cursor"] = "Not a cursor of this list: use next_cursor from the previous page."
     problems.check()
     page = ticket_queries.search(
-        principal.account_ids, filt, cursor=cursor, limit=limit, active_ids=principal.active_account_ids
+        principal.account_ids, filt, cursor=cursor, limit=limit,
+        active_ids=principal.active_account_ids,
     )
     nicknames = {a.id: a.nickname for a in accounts}
     return jsonify(
@@ -232,7 +234,8 @@ def _act(number: int, perform, *, status: int = 200, needs_type: bool = False):
             .order_by(TicketEvent.id)
             .limit(1)
         )
-        return {"ticket": ticket_body(t), "event": serialize.event(written) if written else None}, status
+        event = serialize.event(written) if written else None
+        return {"ticket": ticket_body(t), "event": event}, status
 
     def action():
         g.api_result = ticket
@@ -256,7 +259,9 @@ def _run(call, ticket_id: int | None = None):
         ) from None
     except services.NotAllowed:
         db.session.rollback()
-        raise ApiError(403, "forbidden", "This key's user may not do this to this ticket.") from None
+        raise ApiError(
+            403, "forbidden", "This key's user may not do this to this ticket."
+        ) from None
     except Refused as refused:
         db.session.rollback()
         extra = {}

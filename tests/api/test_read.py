@@ -200,3 +200,9 @@ def test_transactions_page_by_cursor(api, shop, untracked):
         seen += [t["id"] for t in body["transactions"]]
         url = body["next"]
     assert len(seen) == len(set(seen)) == 4  # three ticket sales and the untracked one
+
+
+@pytest.mark.parametrize("ref", [str(2**70), str(2**31), "0", "-1", "x" * 41, "%00"])
+def test_out_of_range_transaction_refs_are_404_not_500(api, shop, ref):
+    response = api(shop.owner_key).get(f"/api/v1/transactions/{ref}")
+    assert response.status_code == 404 and response.mimetype == "application/json"
