@@ -149,6 +149,8 @@ def _can_api(actor: Principal, action: Action, obj) -> bool:
             return readable
         case Action.TRANSACTION_SEARCH:
             return readable  # results are scoped: ticket-tied only without Search Orders
+        case Action.TRANSACTION_SEARCH_ALL:
+            return readable and actor.has(Perm.SEARCH_ORDERS)
         case Action.TRANSACTION_VIEW:
             return readable and (
                 obj is None or actor.has(Perm.SEARCH_ORDERS) or bool(getattr(obj, "has_ticket", False))

@@ -92,6 +92,19 @@ def test_api_permissions():
     assert not can(principal(Perm.ORDERS_TICKETS, via_api=True), Action.TICKET_VIEW, ticket)
 
 
+def test_an_api_search_lists_every_transaction_only_with_search_orders():
+    """The API searches as the Transactions tab does: ticket-tied transactions only, unless the
+    key's user holds Search Orders (the owner holds it)."""
+    tickets_only = principal(Perm.API_READ, Perm.ORDERS_TICKETS, via_api=True)
+    searcher = principal(Perm.API_READ, Perm.SEARCH_ORDERS, via_api=True)
+    no_api = principal(Perm.SEARCH_ORDERS, via_api=True)
+    owner = principal(owner=True, via_api=True)
+    assert can(tickets_only, Action.TRANSACTION_SEARCH)
+    assert not can(tickets_only, Action.TRANSACTION_SEARCH_ALL)
+    assert can(searcher, Action.TRANSACTION_SEARCH_ALL) and can(owner, Action.TRANSACTION_SEARCH_ALL)
+    assert not can(no_api, Action.TRANSACTION_SEARCH_ALL)
+
+
 def test_anonymous_may_do_nothing():
     assert not can(None, Action.TAB_TICKETS)
     assert not can(SimpleNamespace(is_authenticated=False), Action.TAB_TICKETS)
