@@ -1,5 +1,6 @@
 """Imports every feature's models so Alembic and ``db.create_all`` see one metadata."""
 from portal.accounts.models import ClerkAccountAccess, LinkedAccount, MasterAccount  # noqa: F401
+from portal.api.models import IdempotencyKey  # noqa: F401
 from portal.audit import AuditEvent  # noqa: F401
 from portal.auth.models import (  # noqa: F401
     OneTimeToken,

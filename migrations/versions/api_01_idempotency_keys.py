@@ -13,7 +13,7 @@ import portal.types  # noqa: F401  (custom column types used by autogenerate)
 
 # revision identifiers, used by Alembic.
 revision = 'api_01'
-down_revision = 'reports_01'
+down_revision = 'transactions_02'
 branch_labels = None
 depends_on = None
 

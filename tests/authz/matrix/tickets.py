@@ -89,7 +89,7 @@ ROUTES = {
     },
     # Emailing the receipt from the ticket page is a ticket action (a comment, a history event).
     "tickets.email_receipt": {
-        "POST": Case(_ticket("/email-receipt"), scoped(303, allowed=WORKERS), data=COMMENT)
+        "POST": Case(_ticket("/email-receipt"), scoped(303, allowed=WORKERS, coarse=SINGLES), data=COMMENT)
     },
     "tickets.change_email": {
         "POST": Case(
