@@ -218,15 +218,12 @@ def _complete_without_bill(sub: Subscription, due: Due, now: datetime) -> None:
     return None
 
 
-def _rebill_number(sale: Transaction) -> int:
-    """n of the receipt ``<sale>-n``: one more than the rebills the order has (however they came)."""
-    return len(txn_services.charges_of(sale))  # the sale itself counts as one
-
-
 def _record_bill(sub: Subscription, sale: Transaction, account: LinkedAccount, at: datetime) -> Transaction:
-    customer = txn_services.last_charge(sale)  # the order as it is now (a changed email included)
+    charges = txn_services.charges_of(sale)  # the sale and its rebills, however they came
+    customer = charges[-1] if charges else sale  # the order as it is now (a changed email too)
     bill = Transaction(
-        receipt=f"{sale.receipt}-{_rebill_number(sale)}",
+        # n of ``<sale>-n``: one more than the rebills the order has (the sale counts as one).
+        receipt=f"{sale.receipt}-{max(len(charges), 1)}",
         sale_receipt=sale.sale_receipt,
         txn_type=(TxnType.TEST_BILL if sale.is_test else TxnType.BILL).value,
         occurred_at=at,
