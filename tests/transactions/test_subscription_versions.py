@@ -241,3 +241,27 @@ def test_german_cancel_and_pause_mails(make, world, what, subject, notice):
     message = mail("subscription_cancelled" if what == "cancel" else "subscription_paused")
     assert message.subject == subject and notice in message.payload["text"]
     assert "Your subscription" not in message.payload["text"]
+
+
+def test_a_form_sent_back_for_its_errors_keeps_the_version_the_clerk_saw(
+    client, login, world, sub_sale
+):
+    """A too-short comment re-renders the form; the subscription changed meanwhile, so the
+    corrected form is still told so instead of overwriting."""
+    login(world.search_clerk)
+    sub = fresh(sub_sale)
+    sub.next_bill_at = world.now + timedelta(days=3)  # a colleague: version 2
+    db.session.commit()
+    r = client.post(
+        f"/transactions/{sub_sale.id}/subscription/date",
+        data={"next_bill_on": day(world, 8), "comment": "ok", "expected_version": "1"},
+        headers=HX,
+    )
+    assert r.status_code == 200 and version_on_page(r.get_data(as_text=True)) == "1"
+    r = client.post(
+        f"/transactions/{sub_sale.id}/subscription/date",
+        data={"next_bill_on": day(world, 8), "comment": "Customer asked to move it.",
+              "expected_version": "1"},
+        headers=HX,
+    )
+    assert r.status_code == 409

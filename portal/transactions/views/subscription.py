@@ -97,8 +97,16 @@ def _change(txn_id: int, what: str, form_cls, form_key: str, call):
             flash(DONE[what], "success")
             return redirect_to(url_for("transactions.show", txn_id=txn.id) + "#subscription")
     ctx = detail_context(txn, access, **{form_key: form})
+    # The form comes back with the version the clerk's page showed (as the ticket page does):
+    # if the subscription changed meanwhile, the next send is still told so.
+    seen = request.form.get("expected_version", "")
     return render(
-        "transactions/show.html", block="subscription", **ctx, sub_error=error, sub_error_form=what
+        "transactions/show.html",
+        block="subscription",
+        **ctx,
+        sub_error=error,
+        sub_error_form=what,
+        sub_form_version=seen if seen.isdigit() and len(seen) <= 12 else None,
     )
 
 
