@@ -109,7 +109,8 @@ def due_subscriptions(
                 and_(Subscription.next_bill_at == at, Subscription.id > sub_id),
             )
         )
-    rows = db.session.execute(query.order_by(Subscription.next_bill_at, Subscription.id).limit(limit)).all()
+    query = query.order_by(Subscription.next_bill_at, Subscription.id).limit(limit)
+    rows = db.session.execute(query).all()
     db.session.commit()
     return [(row[0], row[1]) for row in rows]
 
@@ -203,8 +204,13 @@ def _complete_without_bill(sub: Subscription, due: Due, now: datetime) -> None:
     done = db.session.execute(
         update(Subscription)
         .where(Subscription.id == due.subscription_id, Subscription.version == due.version)
-        .values(version=due.version + 1, status=SubscriptionStatus.COMPLETED.value, next_bill_at=None,
-                paused_at=None, resume_at=None)
+        .values(
+            version=due.version + 1,
+            status=SubscriptionStatus.COMPLETED.value,
+            next_bill_at=None,
+            paused_at=None,
+            resume_at=None,
+        )
         .execution_options(synchronize_session=False)
     )
     if done.rowcount == 1:
@@ -218,7 +224,9 @@ def _complete_without_bill(sub: Subscription, due: Due, now: datetime) -> None:
     return None
 
 
-def _record_bill(sub: Subscription, sale: Transaction, account: LinkedAccount, at: datetime) -> Transaction:
+def _record_bill(
+    sub: Subscription, sale: Transaction, account: LinkedAccount, at: datetime
+) -> Transaction:
     charges = txn_services.charges_of(sale)  # the sale and its rebills, however they came
     customer = charges[-1] if charges else sale  # the order as it is now (a changed email too)
     bill = Transaction(
@@ -300,7 +308,9 @@ def bill_due(now: datetime, *, limit: int = BATCH, between_batches=None) -> dict
                 result = bill_subscription(sub_id, now)
             except Exception:
                 db.session.rollback()
-                log.exception("Billing: subscription %s failed; it is retried on the next run", sub_id)
+                log.exception(
+                    "Billing: subscription %s failed; it is retried on the next run", sub_id
+                )
                 continue
             for key, value in result.items():
                 counts[key] = counts.get(key, 0) + value

@@ -48,7 +48,8 @@ def conflict_message(sub, now) -> str:
         parts.append(f"next bill on {sub.next_bill_at.astimezone(tz):%Y-%m-%d}")
     if status == "paused" and sub.resume_at is not None:
         parts.append(f"restarting {sub.resume_at.astimezone(tz):%Y-%m-%d}")
-    parts.append(f"{sub.processed_payments} payment{'' if sub.processed_payments == 1 else 's'} made")
+    paid = sub.processed_payments
+    parts.append(f"{paid} payment{'' if paid == 1 else 's'} made")
     return (
         f"This subscription changed while you were writing: {', '.join(parts)}. "
         "Nothing was changed by your form; your comment is still in the box — check the new "
