@@ -263,7 +263,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "rcpt.retailer": "ClickBank is the retailer of this product. Your statement shows the charge as CLKBANK*COM.",
         "rcpt.contact": "For help with your order, contact {vendor} at {email}.",
         "rcpt.reply": "For help with your order, reply to {email}.",
-        "rcpt.subject": "Your {title_lower} from {vendor}: {number}",
+        "rcpt.subject": "Your {title} from {vendor}: {number}",
         "rcpt.next_payment": "Your subscription continues: the next payment of {amount} is on {date}.",
         "rcpt.plan_finished": "This was the last payment of your plan; you will not be charged again.",
         "submail.subject.cancelled": "Your subscription to {title} was cancelled",

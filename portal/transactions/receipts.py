@@ -324,13 +324,9 @@ def queue_receipt(
     receipt = build(txn)
     account = txn.linked_account
     t = receipt.t
-    subject = t(
-        "rcpt.subject",
-        title=receipt.title,
-        title_lower=receipt.title.lower(),
-        vendor=receipt.vendor,
-        number=receipt.number,
-    )
+    # "Your receipt from …" in English; German and Spanish start with the title itself.
+    title = receipt.title.lower() if receipt.locale == "en" else receipt.title
+    subject = t("rcpt.subject", title=title, vendor=receipt.vendor, number=receipt.number)
     note = None
     if next_bill_at is not None and txn.subscription is not None:
         sub = txn.subscription
