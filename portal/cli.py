@@ -1,4 +1,5 @@
-"""``flask --app portal …`` commands: demo data, logins, the timers sweep, mail delivery."""
+"""``flask --app portal …`` commands: demo data, logins, the timers sweep, sandbox billing, mail
+delivery."""
 from __future__ import annotations
 
 import re
@@ -77,6 +78,15 @@ def init_app(app: Flask) -> None:
 
         counts = sweep_module.run(_parse_now(now) or utcnow())
         click.echo(f"Timers sweep: {counts or 'nothing due'}")
+
+    @app.cli.command("bill")
+    @click.option("--now", default=None, help="Pretend it is this UTC time (ISO 8601).")
+    def bill(now):
+        """Charge the subscription rebills due on sandbox accounts (the worker does it every minute)."""
+        from portal.transactions import billing
+
+        counts = billing.bill_due(_parse_now(now) or utcnow())
+        click.echo(f"Billing: {counts or 'nothing due'}")
 
     @app.cli.command("deliver-mail")
     def deliver_mail():

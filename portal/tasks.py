@@ -1,4 +1,4 @@
-"""Background work (Huey): outbox delivery and the ticket timers sweep.
+"""Background work (Huey): outbox delivery, the ticket timers sweep, sandbox rebills.
 
 Each task calls a service with an explicit ``now``. Periodic tasks take a lease first, so with
 several workers on several hosts each run happens once. Huey uses SQLite in instance/ by default
@@ -113,6 +113,26 @@ def record_expired_unlocks():
     from portal.auth import services
 
     return _with_lease("unlocks", timedelta(minutes=5), services.record_expired_unlocks)
+
+
+BILLING_LEASE = timedelta(minutes=5)
+
+
+@huey.periodic_task(crontab(minute="*"))
+@with_app
+def bill_subscriptions():
+    """Charge the rebills that fell due on sandbox accounts (``portal.transactions.billing``).
+
+    One worker at a time holds the "billing" lease (renewed between pages of a long catch-up);
+    each period is also claimed by a conditional UPDATE, so even two runs at once bill it once."""
+    from portal.transactions import billing
+
+    def renew() -> None:
+        leases.acquire("billing", HOLDER, utcnow(), BILLING_LEASE)
+
+    return _with_lease(
+        "billing", BILLING_LEASE, lambda now: billing.bill_due(now, between_batches=renew)
+    )
 
 
 @huey.periodic_task(crontab(minute="17"))

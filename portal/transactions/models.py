@@ -201,9 +201,24 @@ class Subscription(db.Model):
     paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resume_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The plan's number of payments, the first sale included (ClickBank's processedPayments +
+    # futurePayments); None: it bills until cancelled. Reaching it ends the plan as "completed".
+    total_payments: Mapped[int | None] = mapped_column(Integer)
+    # Optimistic concurrency: every UPDATE (a clerk's form, a rebill, a refund's cancellation)
+    # checks and bumps it, so two writers never silently overwrite each other.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
 
     product = relationship("Product")
     sale = relationship("Transaction", foreign_keys=[sale_transaction_id])
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def payments_left(self) -> int | None:
+        """Payments still to come on a fixed-length plan (None: open-ended)."""
+        if self.total_payments is None:
+            return None
+        return max(self.total_payments - self.processed_payments, 0)
 
 
 class DailySales(db.Model):
@@ -231,6 +246,7 @@ class SubscriptionEventKind(StrEnum):
     PAUSED = "paused"
     RESUMED = "resumed"
     DATE_CHANGED = "date_changed"
+    COMPLETED = "completed"  # the plan's last payment was billed (by the system)
 
 
 class SubscriptionEvent(db.Model):

@@ -1,5 +1,10 @@
 """Purchase receipts: one :class:`Receipt` built from a transaction, shown as a page, a PDF
-(fpdf2: text and lines drawn locally, nothing fetched) and an email through the outbox."""
+(fpdf2: text and lines drawn locally, nothing fetched) and an email through the outbox.
+
+What the customer gets (the PDF and the mail) speaks the order's language (``Transaction.locale``:
+English, German, Spanish; the words come from ``portal.support.i18n``, like the ticket mail and
+the order page's invoice). The receipt page inside the portal is for the vendor and stays in
+English (``build(txn, locale="en")``)."""
 
 from __future__ import annotations
 
@@ -16,18 +21,13 @@ from portal import audit
 from portal.accounts.models import LinkedAccount
 from portal.extensions import db
 from portal.notifications.mail import queue_email
+from portal.support import i18n
 from portal.tickets.lifecycle import ActorKind, EventKind, check_comment
 from portal.tickets.models import Ticket, TicketEvent
 from portal.transactions.models import Transaction
 from portal.web.templating import ZERO_DECIMAL, local, money
 
-TITLES = {
-    "SALE": "Receipt",
-    "BILL": "Receipt (subscription payment)",
-    "RFND": "Refund receipt",
-    "CGBK": "Chargeback notice",
-    "FEE": "Fee",
-}
+TITLE_KINDS = ("SALE", "BILL", "RFND", "CGBK", "FEE")
 FONT_DIRS = (
     "/usr/share/fonts/truetype/dejavu",
     "/usr/share/fonts/dejavu",
@@ -65,10 +65,24 @@ class Receipt:
     total_cents: int
     lines: list[Line] = field(default_factory=list)
     sale_receipt: str = ""
+    locale: str = "en"
+
+    @property
+    def t(self) -> i18n.Translator:
+        """The words of the receipt in its language (``t("rcpt.number")``, ``t.money(...)``)."""
+        return i18n.translator(self.locale)
 
     @property
     def issued_local(self) -> str:
-        return local(self.issued_at, self.timezone, "%B %d, %Y %H:%M %Z")
+        if self.locale == "en":
+            return local(self.issued_at, self.timezone, "%B %d, %Y %H:%M %Z")
+        return i18n.datetime_(self.issued_at, self.timezone, self.locale)
+
+    def money(self, cents: int) -> str:
+        """An amount as the customer reads it ($47.00; 47,00 $ in German and Spanish)."""
+        if self.locale == "en":
+            return money(cents, self.currency)
+        return i18n.money(cents, self.currency, self.locale)
 
     @property
     def filename(self) -> str:
@@ -76,9 +90,12 @@ class Receipt:
         return "receipt-" + (re.sub(r"[^A-Za-z0-9-]", "", self.number) or "order") + ".pdf"
 
 
-def build(txn: Transaction) -> Receipt:
+def build(txn: Transaction, *, locale: str | None = None) -> Receipt:
+    """The receipt of ``txn`` in ``locale`` (default: the order's language)."""
     account: LinkedAccount = txn.linked_account
     kind = txn.base_type.value
+    code = i18n.normalize(locale or txn.locale)
+    t = i18n.translator(code)
     lines = [Line(i.title, i.sku, i.quantity, i.amount_cents) for i in txn.items]
     extras = (txn.shipping_cents or 0) + (txn.tax_cents or 0)
     if not lines:
@@ -92,7 +109,7 @@ def build(txn: Transaction) -> Receipt:
         ]
     return Receipt(
         number=txn.receipt,
-        title=TITLES.get(kind, "Receipt"),
+        title=t(f"rcpt.title.{kind if kind in TITLE_KINDS else 'SALE'}"),
         is_test=txn.is_test,
         is_reversal=kind in ("RFND", "CGBK"),
         vendor=account.nickname,
@@ -111,6 +128,7 @@ def build(txn: Transaction) -> Receipt:
         total_cents=txn.amount_cents,
         lines=lines,
         sale_receipt=txn.sale_receipt,
+        locale=code,
     )
 
 
@@ -188,11 +206,14 @@ class _ReceiptPDF(FPDF):
         self.cell(0, h, self.clean(text), new_x="LMARGIN", new_y="NEXT", align=align)
 
 
-def pdf_money(cents: int, currency: str, unicode_ok: bool) -> str:
+def pdf_money(cents: int, currency: str, unicode_ok: bool, locale: str = "en") -> str:
     if unicode_ok:
-        return money(cents, currency)
+        return money(cents, currency) if locale == "en" else i18n.money(cents, currency, locale)
     units = cents if currency in ZERO_DECIMAL else cents / 100
-    return f"{units:,.{0 if currency in ZERO_DECIMAL else 2}f} {currency}"
+    text = f"{units:,.{0 if currency in ZERO_DECIMAL else 2}f}"
+    if locale != "en":  # 1.234,50 in German and Spanish
+        text = text.replace(",", "\0").replace(".", ",").replace("\0", ".")
+    return f"{text} {currency}"
 
 
 def render_pdf(receipt: Receipt, *, force_builtin_font: bool = False) -> bytes:
@@ -201,8 +222,10 @@ def render_pdf(receipt: Receipt, *, force_builtin_font: bool = False) -> bytes:
     pdf = _ReceiptPDF(fonts)
     uni = fonts is not None
 
+    t = receipt.t
+
     def m(cents):
-        return pdf_money(cents, receipt.currency, uni)
+        return pdf_money(cents, receipt.currency, uni, receipt.locale)
 
     pdf.set_title(pdf.clean(f"{receipt.title} {receipt.number}"))
     pdf.set_author(pdf.clean(receipt.vendor))
@@ -210,18 +233,19 @@ def render_pdf(receipt: Receipt, *, force_builtin_font: bool = False) -> bytes:
     pdf.add_page()
     pdf.set_fill_color(67, 56, 202)
     pdf.rect(0, 0, 210, 6, style="F")
-    pdf.line_text(receipt.title + (" (TEST)" if receipt.is_test else ""), size=20, bold=True, h=10)
-    pdf.line_text(f"Receipt number: {receipt.number}", size=12, bold=True, h=7)
+    test = f" ({t('rcpt.test')})" if receipt.is_test else ""
+    pdf.line_text(receipt.title + test, size=20, bold=True, h=10)
+    pdf.line_text(f"{t('rcpt.number')}: {receipt.number}", size=12, bold=True, h=7)
     if receipt.sale_receipt and receipt.sale_receipt != receipt.number:
-        pdf.line_text(f"Order: {receipt.sale_receipt}", grey=True)
-    pdf.line_text(f"Date: {receipt.issued_local}", grey=True)
+        pdf.line_text(f"{t('rcpt.order')}: {receipt.sale_receipt}", grey=True)
+    pdf.line_text(f"{t('rcpt.date')}: {receipt.issued_local}", grey=True)
     pdf.ln(4)
 
     top = pdf.get_y()
     pdf.font(9, bold=True, grey=True)
-    pdf.cell(87, 5, "SOLD BY", new_x="RIGHT", new_y="TOP")
-    pdf.cell(0, 5, "BILLED TO", new_x="LMARGIN", new_y="NEXT")
-    left = [receipt.vendor, "through ClickBank", receipt.support_email]
+    pdf.cell(87, 5, pdf.clean(t("rcpt.sold_by").upper()), new_x="RIGHT", new_y="TOP")
+    pdf.cell(0, 5, pdf.clean(t("rcpt.billed_to").upper()), new_x="LMARGIN", new_y="NEXT")
+    left = [receipt.vendor, t("rcpt.through"), receipt.support_email]
     right = [
         receipt.customer_name,
         receipt.customer_email,
@@ -236,8 +260,9 @@ def render_pdf(receipt: Receipt, *, force_builtin_font: bool = False) -> bytes:
     pdf.set_draw_color(228, 230, 239)
     pdf.font(9, bold=True, grey=True)
     widths = (92, 38, 14, 30)
-    for width, head, align in zip(widths, ("ITEM", "SKU", "QTY", "AMOUNT"), "LLRR"):
-        pdf.cell(width, 7, head, border="B", align=align, new_x="RIGHT", new_y="TOP")
+    heads = [t(key).upper() for key in ("rcpt.item", "rcpt.sku", "rcpt.qty", "rcpt.amount")]
+    for width, head, align in zip(widths, heads, "LLRR"):
+        pdf.cell(width, 7, pdf.clean(head), border="B", align=align, new_x="RIGHT", new_y="TOP")
     pdf.ln(7)
     for line in receipt.lines:
         pdf.font(10)
@@ -250,31 +275,31 @@ def render_pdf(receipt: Receipt, *, force_builtin_font: bool = False) -> bytes:
             widths[3], 7, m(line.amount_cents), border="B", align="R", new_x="LMARGIN", new_y="NEXT"
         )
     pdf.ln(2)
-    totals = [("Subtotal", receipt.subtotal_cents)]
+    totals = [(t("invoice.subtotal"), receipt.subtotal_cents)]
     if receipt.shipping_cents:
-        totals.append(("Shipping", receipt.shipping_cents))
+        totals.append((t("invoice.shipping"), receipt.shipping_cents))
     if receipt.tax_cents:
-        totals.append(("Tax", receipt.tax_cents))
+        totals.append((t("invoice.tax"), receipt.tax_cents))
     for label, cents in totals:
         pdf.font(10, grey=True)
-        pdf.cell(sum(widths[:3]), 6, label, align="R", new_x="RIGHT", new_y="TOP")
+        pdf.cell(sum(widths[:3]), 6, pdf.clean(label), align="R", new_x="RIGHT", new_y="TOP")
         pdf.font(10)
         pdf.cell(widths[3], 6, m(cents), align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.font(12, bold=True)
-    total_label = "Total refunded" if receipt.is_reversal else "Total"
-    pdf.cell(sum(widths[:3]), 8, total_label, align="R", new_x="RIGHT", new_y="TOP")
+    total_label = t("rcpt.total_refunded") if receipt.is_reversal else t("invoice.total")
+    pdf.cell(sum(widths[:3]), 8, pdf.clean(total_label), align="R", new_x="RIGHT", new_y="TOP")
     pdf.cell(widths[3], 8, m(receipt.total_cents), align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
     if receipt.payment_method:
-        pdf.line_text(f"Payment method: {receipt.payment_method}", grey=True)
+        pdf.line_text(t("rcpt.payment_method", method=receipt.payment_method), grey=True)
     pdf.ln(6)
     pdf.font(9, grey=True)
     pdf.multi_cell(
         0,
         4.5,
         pdf.clean(
-            f"ClickBank is the retailer of this product. Your statement shows the charge as CLKBANK*COM. "
-            f"For help with your order, contact {receipt.vendor} at {receipt.support_email}."
+            t("rcpt.retailer") + " "
+            + t("rcpt.contact", vendor=receipt.vendor, email=receipt.support_email)
         ),
     )
     return bytes(pdf.output())
@@ -284,32 +309,59 @@ def render_pdf(receipt: Receipt, *, force_builtin_font: bool = False) -> bytes:
 # Email
 
 
-def queue_receipt(txn: Transaction, *, now: datetime, user=None, ticket_id: int | None = None) -> Receipt:
-    """Queue the receipt mail to the customer and its ``receipt.emailed`` audit row; the caller
-    records any ticket event and commits. ``tickets.services.email_receipt`` (the ticket page's
-    action, with its comment) and :func:`email_receipt` both send through here."""
+def queue_receipt(
+    txn: Transaction,
+    *,
+    now: datetime,
+    user=None,
+    ticket_id: int | None = None,
+    next_bill_at: datetime | None = None,
+    plan_finished: bool = False,
+    dedupe: str | None = None,
+) -> Receipt:
+    """Queue the receipt mail of ``txn`` to its customer, in the order's language. A rebill's
+    mail also says when the next payment is (``next_bill_at``) or that the plan is finished.
+    A receipt a person sends (``user``: the ticket page's action, with its comment, and the
+    Transactions tab) gets a ``receipt.emailed`` audit row; the biller's rebill receipts do not.
+    The caller records any ticket event and commits."""
     receipt = build(txn)
     account = txn.linked_account
+    t = receipt.t
+    # "Your receipt from …" in English; German and Spanish start with the title itself.
+    title = receipt.title.lower() if receipt.locale == "en" else receipt.title
+    subject = t("rcpt.subject", title=title, vendor=receipt.vendor, number=receipt.number)
+    note = None
+    if next_bill_at is not None and txn.subscription is not None:
+        sub = txn.subscription
+        note = t(
+            "rcpt.next_payment",
+            amount=receipt.money(sub.rebill_cents),
+            date=t.date(next_bill_at, account.timezone),
+        )
+    elif plan_finished:
+        note = t("rcpt.plan_finished")
     queue_email(
         "receipt",
         to=txn.customer_email,
-        subject=f"Your {receipt.title.lower()} from {receipt.vendor}: {receipt.number}",
-        context={"receipt": receipt, "account": account},
+        subject=subject,
+        context={"receipt": receipt, "account": account, "t": t, "lang": t.locale, "note": note},
         now=now,
         linked_account_id=account.id,
         master_account_id=account.master_account_id,
         ticket_id=ticket_id,
+        dedupe=dedupe,
     )
-    details = {"ticket_id": ticket_id} if ticket_id is not None else {}
-    audit.record(
-        "receipt.emailed",
-        actor=user,
-        master_account_id=account.master_account_id,
-        now=now,
-        transaction_id=txn.id,
-        receipt=receipt.number,
-        **details,
-    )
+    if user is not None:
+        details = {"ticket_id": ticket_id} if ticket_id is not None else {}
+        audit.record(
+            "receipt.emailed",
+            actor=user,
+            master_account_id=account.master_account_id,
+            now=now,
+            transaction_id=txn.id,
+            receipt=receipt.number,
+            **details,
+        )
     return receipt
 
 
@@ -325,8 +377,9 @@ def email_receipt(
     ``receipt_emailed`` event. Returns the address it went to. The caller checked permissions."""
     to = txn.customer_email
     text = (comment or "").strip()
+    number = txn.receipt
     if ticket is not None:
-        text = check_comment(text) if text else f"Receipt {build(txn).number} emailed to the customer."
+        text = check_comment(text) if text else f"Receipt {number} emailed to the customer."
     receipt = queue_receipt(txn, now=now, user=user, ticket_id=ticket.id if ticket is not None else None)
     if ticket is not None:
         db.session.add(

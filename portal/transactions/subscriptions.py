@@ -1,9 +1,13 @@
 """Changing a subscription from the portal: cancel, pause, resume, change the next bill date.
 
 Each change checks the permission and the rule (``subscription_rules``), changes the row,
-appends a :class:`SubscriptionEvent` with the comment, and mails the customer — in one
-transaction. Sandbox accounts only for now: on a ClickBank account the change belongs to
-ClickBank's API, which the integration will call through the outbox.
+appends a :class:`SubscriptionEvent` with the comment, and mails the customer in the order's
+language — in one transaction. Sandbox accounts only for now: on a ClickBank account the change
+belongs to ClickBank's API, which the integration will call through the outbox.
+
+Views pass ``expected_version`` (the version the clerk's form was rendered with): if the
+subscription changed since — another clerk, a rebill of the sandbox biller, a refund ticket that
+cancelled it — the change raises :class:`Conflict` with the fresh row instead of overwriting.
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.orm.exc import StaleDataError
 
 from portal.accounts.models import AccountSource
 from portal.authz.permissions import Action
 from portal.authz.policy import can
 from portal.extensions import db
 from portal.notifications.mail import queue_email
+from portal.support import i18n
 from portal.tickets.lifecycle import Refused, check_comment
 from portal.tickets.services import Actor, NotAllowed
 from portal.transactions import services as txn_services
@@ -36,12 +42,30 @@ ACTIONS = {
     SubscriptionEventKind.RESUMED: Action.TICKET_WORK,
     SubscriptionEventKind.DATE_CHANGED: Action.TICKET_WORK,
 }
-SUBJECTS = {
-    SubscriptionEventKind.CANCELLED: "Your subscription to {title} was cancelled",
-    SubscriptionEventKind.PAUSED: "Your subscription to {title} is paused",
-    SubscriptionEventKind.RESUMED: "Your subscription to {title} is active again",
-    SubscriptionEventKind.DATE_CHANGED: "The next payment for {title} moved",
-}
+# The customer's mail: subject key in ``portal.support.i18n`` (the body is the template
+# ``templates/email/subscription_<kind>.*``).
+SUBJECTS = {kind: f"submail.subject.{kind.value}" for kind in ACTIONS}
+
+
+class Conflict(Exception):
+    """The subscription changed since the actor loaded it. ``subscription`` is the new state."""
+
+    def __init__(self, subscription: Subscription):
+        super().__init__("This subscription was changed in the meantime.")
+        self.subscription = subscription
+
+
+def _check_version(sub: Subscription, expected_version) -> None:
+    """The actor saw ``expected_version``; if the row moved on since, say so (the form keeps the
+    comment). Concurrent writers are also caught at flush by the mapper's version column."""
+    if expected_version in (None, ""):
+        return
+    try:
+        expected = int(str(expected_version).strip())
+    except (TypeError, ValueError):
+        expected = -1
+    if expected != sub.version:
+        raise Conflict(sub)
 
 
 def may(principal, kind: SubscriptionEventKind, access) -> bool:
@@ -74,9 +98,11 @@ def _begin(
     access,
     comment: str,
     now: datetime,
+    expected_version=None,
 ) -> str:
     if actor.principal is None or not can(actor.principal, ACTIONS[kind], access):
         raise NotAllowed(kind.value)
+    _check_version(sub, expected_version)
     if sub.sale.linked_account.source != AccountSource.SANDBOX:
         raise Refused(
             "clickbank_account",
@@ -103,7 +129,13 @@ def _finish(
     before: str | None,
     after: str | None,
     data: dict | None = None,
+    previous: datetime | None = None,
 ) -> SubscriptionEvent:
+    try:
+        db.session.flush()  # the version column: a concurrent writer makes this fail
+    except StaleDataError:
+        db.session.rollback()
+        raise Conflict(db.session.get(Subscription, sub.id, populate_existing=True)) from None
     account = sub.sale.linked_account
     event = SubscriptionEvent(
         subscription_id=sub.id,
@@ -120,16 +152,22 @@ def _finish(
     )
     db.session.add(event)
     sale = sub.sale
+    t = i18n.translator(sale.locale)
+    title = sale.product_title or t("submail.your_product")
     queue_email(
         f"subscription_{kind.value}",
         to=sale.customer_email,
-        subject=SUBJECTS[kind].format(title=sale.product_title or "your product"),
+        subject=t(SUBJECTS[kind], title=title),
         context={
             "sub": sub,
             "sale": sale,
             "account": account,
             "event": event,
             "tz": account.timezone,
+            "t": t,
+            "lang": t.locale,
+            "title": title,
+            "previous": previous,
         },
         now=now,
         linked_account_id=account.id,
@@ -140,11 +178,11 @@ def _finish(
 
 
 def cancel(
-    actor: Actor, sub: Subscription, access, comment: str, *, now: datetime
+    actor: Actor, sub: Subscription, access, comment: str, *, now: datetime, expected_version=None
 ) -> SubscriptionEvent:
     """Stop future billing (no refund). Refund authority only."""
     kind = SubscriptionEventKind.CANCELLED
-    text = _begin(actor, sub, kind, access, comment, now)
+    text = _begin(actor, sub, kind, access, comment, now, expected_version)
     rules.check_cancel(sub.status)
     before = sub.status
     txn_services.cancel_subscription(sub, now=now)
@@ -153,11 +191,18 @@ def cancel(
 
 
 def pause(
-    actor: Actor, sub: Subscription, access, restart_on: date, comment: str, *, now: datetime
+    actor: Actor,
+    sub: Subscription,
+    access,
+    restart_on: date,
+    comment: str,
+    *,
+    now: datetime,
+    expected_version=None,
 ) -> SubscriptionEvent:
     """Skip billing until ``restart_on`` (after the next bill date, at most 60 days ahead)."""
     kind = SubscriptionEventKind.PAUSED
-    text = _begin(actor, sub, kind, access, comment, now)
+    text = _begin(actor, sub, kind, access, comment, now, expected_version)
     tz = _tz(sub)
     rules.check_pause(sub.status, sub.next_bill_at, restart_on, now, tz)
     before = sub.next_bill_at
@@ -186,11 +231,12 @@ def resume(
     *,
     now: datetime,
     next_bill_on: date | None = None,
+    expected_version=None,
 ) -> SubscriptionEvent:
     """End a pause early; billing continues on ``next_bill_on`` (default: the skipped date if
     it is still ahead, else tomorrow)."""
     kind = SubscriptionEventKind.RESUMED
-    text = _begin(actor, sub, kind, access, comment, now)
+    text = _begin(actor, sub, kind, access, comment, now, expected_version)
     tz = _tz(sub)
     if next_bill_on is None:
         next_bill_on = rules.suggested_resume_day(skipped_bill_at(sub), now, tz)
@@ -205,11 +251,18 @@ def resume(
 
 
 def change_date(
-    actor: Actor, sub: Subscription, access, next_bill_on: date, comment: str, *, now: datetime
+    actor: Actor,
+    sub: Subscription,
+    access,
+    next_bill_on: date,
+    comment: str,
+    *,
+    now: datetime,
+    expected_version=None,
 ) -> SubscriptionEvent:
     """Move the next bill to another day in the future."""
     kind = SubscriptionEventKind.DATE_CHANGED
-    text = _begin(actor, sub, kind, access, comment, now)
+    text = _begin(actor, sub, kind, access, comment, now, expected_version)
     tz = _tz(sub)
     rules.check_change_date(sub.status, next_bill_on, now, tz)
     before = sub.next_bill_at
@@ -217,7 +270,14 @@ def change_date(
         raise Refused("same_date", "That is already the next bill date.")
     sub.next_bill_at = rules.bill_time_on(next_bill_on, before or sub.started_at, tz)
     return _finish(
-        actor, sub, kind, text, now, before=_day(before, tz), after=next_bill_on.isoformat()
+        actor,
+        sub,
+        kind,
+        text,
+        now,
+        before=_day(before, tz),
+        after=next_bill_on.isoformat(),
+        previous=before,
     )
 
 

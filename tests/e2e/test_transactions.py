@@ -54,7 +54,8 @@ def test_search_open_a_transaction_and_download_its_pdf_receipt(
     from pypdf import PdfReader
 
     text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(data)).pages)
-    assert f"Receipt number: {receipt}" in text
+    # The PDF is in the order's language (the demo's customers speak English, German, Spanish).
+    assert re.search(rf"(Receipt number|Belegnummer|Número de recibo): {receipt}", text)
 
 
 def test_csv_export_downloads_the_result(page, log_in, portal_url):
@@ -147,3 +148,49 @@ def test_refund_hand_off_between_a_clerk_and_the_refund_authority(
     shot("processed")
     page.goto(portal_url + "/transactions/escalations?tab=processed")
     assert page.locator(f"#escalation-{ticket_id}").is_visible()
+
+
+def test_two_clerks_change_one_subscription_and_the_second_is_told_it_changed(
+    page, log_in, portal_url, browser, shot
+):
+    """The second clerk's stale form is refused with the new state; their comment stays."""
+    from datetime import date, timedelta
+
+    log_in("search@demo.test")
+    page.goto(portal_url + "/transactions/?types=SALE")
+    hrefs = [a.get_attribute("href") for a in page.locator("#tx-rows a.font-monospace").all()[:40]]
+    target = None
+    for href in hrefs:
+        page.goto(portal_url + href)
+        if page.locator("#subscription form[action$='/subscription/date']").count():
+            target = page.url
+            break
+    assert target, "no active sandbox subscription among the demo's recent sales"
+    first, second = (date.today() + timedelta(days=d) for d in (12, 19))
+
+    other = second_page(browser, portal_url, "supervisor@demo.test")
+    try:
+        other.goto(target)
+        other.locator("#subscription summary", has_text="Change the next bill date").click()
+        other.locator("#subscription input[name=next_bill_on]").fill(second.isoformat())
+        other.locator("#subscription textarea[name=comment]").first.fill("Customer phoned: move it a week later.")
+
+        # Meanwhile the first clerk moves the date.
+        page.locator("#subscription summary", has_text="Change the next bill date").click()
+        page.locator("#subscription input[name=next_bill_on]").fill(first.isoformat())
+        page.locator("#subscription textarea[name=comment]").first.fill("Customer asked by email.")
+        page.get_by_role("button", name="Change date").click()
+        page.locator("#subscription >> text=Next bill date changed").wait_for()
+
+        other.get_by_role("button", name="Change date").click()
+        warning = other.locator("[data-testid=subscription-conflict]")
+        warning.wait_for()
+        assert "This subscription changed while you were writing" in warning.inner_text()
+        assert f"next bill on {first.isoformat()}" in warning.inner_text()
+        kept = other.locator("#subscription textarea[name=comment]").first.input_value()
+        assert kept == "Customer phoned: move it a week later."
+        browsers.screenshot(other, "test_two_clerks_subscription-conflict")
+        other.get_by_role("button", name="Change date").click()  # now on the new state
+        other.locator("#subscription >> text=Next bill date changed").wait_for()
+    finally:
+        other.context.close()

@@ -27,7 +27,7 @@ from portal.transactions.forms import (
     PauseSubscriptionForm,
     ResumeSubscriptionForm,
 )
-from portal.transactions.models import SubscriptionEventKind, TxnType
+from portal.transactions.models import TxnType
 from portal.transactions.subscription_rules import suggested_resume_day
 from portal.types import utcnow
 from portal.web.decorators import require
@@ -53,6 +53,46 @@ def outside_vendor_window(sale, now) -> bool:
     last = txn_services.last_charge(sale)
     rules = ticket_services.rules_for(sale.linked_account)
     return not lifecycle.vendor_may_refund(last.occurred_at, now, rules, escalated=False)
+
+
+NEEDS = {
+    "work": "needs Orders/Tickets",
+    "refund": "needs Refund authority",
+}
+
+
+def ticket_choices(sale, now, *, can_work: bool, can_refund: bool, outside_window: bool) -> dict:
+    """Per ticket type of the "T" form: why it cannot be opened now (None: it can). The same
+    rule the server applies when the form is posted (``tickets.services.check_request``), dry-run
+    for the vendor side; past the vendor window a money request counts as escalated, because the
+    form offers the Escalate box for it (the server still refuses it unticked)."""
+    reasons = {}
+    for kind in TicketType:
+        if kind.is_money and not can_refund:
+            reasons[kind.value] = NEEDS["refund"]
+            continue
+        if not kind.is_money and not can_work:
+            reasons[kind.value] = NEEDS["work"]
+            continue
+        try:
+            ticket_services.check_request(
+                sale, kind, by=lifecycle.Party.VENDOR, now=now,
+                escalated=kind.is_money and outside_window,
+            )
+        except Refused as refused:
+            reasons[kind.value] = refused.message
+        else:
+            reasons[kind.value] = None
+    return reasons
+
+
+def next_bill_note(sub, status: str, now, *, sandbox: bool) -> str | None:
+    """What to say beside a next bill date that has passed (instead of "in due now")."""
+    if status not in ("active", "paused") or sub.next_bill_at is None or sub.next_bill_at > now:
+        return None
+    if not sandbox:
+        return "due; ClickBank reports the payment once it has charged it"
+    return "due now; the sandbox biller charges it within a minute"
 
 
 def order_state(rows) -> dict:
@@ -89,8 +129,9 @@ def detail_context(txn, access, **forms) -> dict:
             sub_status=status,
             sub_history=subscriptions.history(sub),
             sub_may={
-                k.value: subscriptions.may(principal, k, access) for k in SubscriptionEventKind
+                k.value: subscriptions.may(principal, k, access) for k in subscriptions.ACTIONS
             },
+            sub_due_note=next_bill_note(sub, status, now, sandbox=account.is_sandbox),
             sub_sandbox=account.is_sandbox,
             resume_suggestion=suggested_resume_day(subscriptions.skipped_bill_at(sub), now, zone),
             today=now.astimezone(zone).date(),
@@ -102,6 +143,12 @@ def detail_context(txn, access, **forms) -> dict:
     forms.setdefault("pause_form", PauseSubscriptionForm(formdata=None))
     forms.setdefault("resume_form", ResumeSubscriptionForm(formdata=None))
     forms.setdefault("date_form", ChangeBillDateForm(formdata=None))
+    can_work = can(principal, Action.TICKET_WORK, access)
+    can_refund = can(principal, Action.TICKET_REFUND, access)
+    outside_window = outside_vendor_window(sale, now)
+    refusals = ticket_choices(
+        sale, now, can_work=can_work, can_refund=can_refund, outside_window=outside_window
+    )
     return dict(
         txn=txn,
         access=access,
@@ -113,11 +160,13 @@ def detail_context(txn, access, **forms) -> dict:
         reversed_by=reversed_by,
         last_reversed=reversed_by.get(last.receipt),
         age_days=age_days,
-        outside_window=outside_vendor_window(sale, now),
+        outside_window=outside_window,
         open_money=open_money,
         type_labels=queries.TYPE_LABELS,
-        can_work=can(principal, Action.TICKET_WORK, access),
-        can_refund=can(principal, Action.TICKET_REFUND, access),
+        can_work=can_work,
+        can_refund=can_refund,
+        ticket_refusals=refusals,
+        ticket_offered=[kind for kind, reason in refusals.items() if reason is None],
         can_email=txn.linked_account_id in principal.active_account_ids,
         now=now,
         **sub_ctx,
@@ -187,7 +236,7 @@ def receipt(txn_id: int):
     return render(
         "transactions/receipt.html",
         txn=txn,
-        receipt=receipts.build(txn),
+        receipt=receipts.build(txn, locale="en"),  # the vendor's page; PDF and mail: customer's
         can_email=txn.linked_account_id in current_principal().active_account_ids,
         email_form=EmailReceiptForm(formdata=None),
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, url_for
+from zoneinfo import ZoneInfo
+
+from flask import abort, flash, request, url_for
 from flask_login import current_user
 
 from portal.authz.permissions import Action
@@ -37,6 +39,24 @@ DONE = {
 }
 
 
+def conflict_message(sub, now) -> str:
+    """"This subscription changed: …" with the state it is in now."""
+    tz = ZoneInfo(sub.sale.linked_account.timezone)
+    status = subscriptions.current_status(sub, now)
+    parts = [f"it is now {status}"]
+    if status in ("active", "paused") and sub.next_bill_at is not None:
+        parts.append(f"next bill on {sub.next_bill_at.astimezone(tz):%Y-%m-%d}")
+    if status == "paused" and sub.resume_at is not None:
+        parts.append(f"restarting {sub.resume_at.astimezone(tz):%Y-%m-%d}")
+    paid = sub.processed_payments
+    parts.append(f"{paid} payment{'' if paid == 1 else 's'} made")
+    return (
+        f"This subscription changed while you were writing: {', '.join(parts)}. "
+        "Nothing was changed by your form; your comment is still in the box — check the new "
+        "state and send again if it still applies."
+    )
+
+
 def _change(txn_id: int, what: str, form_cls, form_key: str, call):
     txn, access = queries.load_transaction(txn_id)
     sub = queries.subscription_for(txn)
@@ -48,10 +68,24 @@ def _change(txn_id: int, what: str, form_cls, form_key: str, call):
     error = None
     if form.validate_on_submit():
         actor = Actor.for_user(current_user, current_principal())
+        seen = request.form.get("expected_version", "")[:12]
         try:
-            call(actor, sub, access, form, utcnow())
+            call(actor, sub, access, form, utcnow(), seen)
         except NotAllowed:
             abort(403)
+        except subscriptions.Conflict:
+            db.session.rollback()
+            txn, access = queries.load_transaction(txn_id)
+            fresh = queries.subscription_for(txn)
+            ctx = detail_context(txn, access, **{form_key: form})
+            body = render(
+                "transactions/show.html",
+                block="subscription",
+                **ctx,
+                sub_conflict=conflict_message(fresh, utcnow()),
+                sub_error_form=what,
+            )
+            return body, 409
         except Refused as exc:
             db.session.rollback()
             error = exc.message
@@ -64,8 +98,16 @@ def _change(txn_id: int, what: str, form_cls, form_key: str, call):
             flash(DONE[what], "success")
             return redirect_to(url_for("transactions.show", txn_id=txn.id) + "#subscription")
     ctx = detail_context(txn, access, **{form_key: form})
+    # The form comes back with the version the clerk's page showed (as the ticket page does):
+    # if the subscription changed meanwhile, the next send is still told so.
+    seen = request.form.get("expected_version", "")
     return render(
-        "transactions/show.html", block="subscription", **ctx, sub_error=error, sub_error_form=what
+        "transactions/show.html",
+        block="subscription",
+        **ctx,
+        sub_error=error,
+        sub_error_form=what,
+        sub_form_version=seen if seen.isdigit() and len(seen) <= 12 else None,
     )
 
 
@@ -78,7 +120,9 @@ def subscription_cancel(txn_id: int):
         "cancel",
         CancelSubscriptionForm,
         "cancel_form",
-        lambda a, s, acc, f, now: subscriptions.cancel(a, s, acc, f.comment.data, now=now),
+        lambda a, s, acc, f, now, seen: subscriptions.cancel(
+            a, s, acc, f.comment.data, now=now, expected_version=seen
+        ),
     )
 
 
@@ -90,8 +134,8 @@ def subscription_pause(txn_id: int):
         "pause",
         PauseSubscriptionForm,
         "pause_form",
-        lambda a, s, acc, f, now: subscriptions.pause(
-            a, s, acc, f.restart_on.data, f.comment.data, now=now
+        lambda a, s, acc, f, now, seen: subscriptions.pause(
+            a, s, acc, f.restart_on.data, f.comment.data, now=now, expected_version=seen
         ),
     )
 
@@ -104,8 +148,14 @@ def subscription_resume(txn_id: int):
         "resume",
         ResumeSubscriptionForm,
         "resume_form",
-        lambda a, s, acc, f, now: subscriptions.resume(
-            a, s, acc, f.comment.data, now=now, next_bill_on=f.next_bill_on.data
+        lambda a, s, acc, f, now, seen: subscriptions.resume(
+            a,
+            s,
+            acc,
+            f.comment.data,
+            now=now,
+            next_bill_on=f.next_bill_on.data,
+            expected_version=seen,
         ),
     )
 
@@ -118,7 +168,7 @@ def subscription_date(txn_id: int):
         "date",
         ChangeBillDateForm,
         "date_form",
-        lambda a, s, acc, f, now: subscriptions.change_date(
-            a, s, acc, f.next_bill_on.data, f.comment.data, now=now
+        lambda a, s, acc, f, now, seen: subscriptions.change_date(
+            a, s, acc, f.next_bill_on.data, f.comment.data, now=now, expected_version=seen
         ),
     )
