@@ -199,6 +199,9 @@ def vendor_ticket(ticket_id: int):
     ticket, refusal = _vendor_ticket(ticket_id, now)
     if refusal:
         return refusal
+    # The link is "audited on every use" (issue 7): reading the ticket through it is a use too,
+    # one row per page view (a reload is another look at the customer's data).
+    _record("support.vendor_link.viewed", ticket, now=now)
     return _vendor_page(ticket, now=now)
 
 
