@@ -530,6 +530,28 @@ def order_invoice():
     return render("support/invoice.html", t=t, side="customer", view=view, **support.invoice_context(view))
 
 
+@bp.get("/support/order/invoice.pdf")
+@public
+@limiter.limit("60 per hour", key_func=lambda: f"support-invoice-pdf:{get_remote_address()}")
+def order_invoice_pdf():
+    """The invoice of the order as a PDF download (the same document a clerk downloads from the
+    transaction page), for the visitor whose session found this order with receipt + email."""
+    from flask import Response
+
+    from portal.transactions import receipts
+
+    now = utcnow()
+    order = _current_order(now)
+    if order is None:
+        return _no_order()
+    data = receipts.build(order)
+    return Response(
+        receipts.render_pdf(data),
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{data.filename}"'},
+    )
+
+
 @bp.post("/support/leave")
 @public
 def leave():
