@@ -215,6 +215,8 @@ EVENT_TEXT = {
     "user.disabled": "Disabled",
     "user.enabled": "Enabled",
     "user.deleted": "Deleted",
+    "user.create_refused": "New user refused: that email address can't be used",
+    "recovery.not_sent": "Reset requested; no link sent (this login can't use one)",
     "api_key.created": "API key created",
     "api_key.regenerated": "API key regenerated",
     "login.success": "Logged in",
