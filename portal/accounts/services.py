@@ -37,8 +37,17 @@ from portal.crypto import decrypt, encrypt
 from portal.extensions import db
 from portal.notifications import mail
 
-NICKNAME_RE = re.compile(r"^[a-z0-9]{3,32}$")
+# THE nickname rule of the portal (sign-up and the Accounts tab both use nickname_problem):
+# a ClickBank account nickname has 5 to 10 letters and digits, stored lower-case. Sandbox accounts
+# follow it too: they stand in for ClickBank accounts (the demo's ketovital, mindshift, fitforge,
+# vendor001… all fit), and a sandbox name that ClickBank would refuse could never be switched to
+# or compared with a real account. Words the account URLs use are reserved.
+NICKNAME_RE = re.compile(r"^[a-z0-9]{5,10}$")
+NICKNAME_MESSAGE = "A ClickBank nickname has 5 to 10 letters and digits (no spaces or symbols)."
 RESERVED_NICKNAMES = frozenset({"new", "link", "accounts", "admin", "api", "static"})  # URLs
+# Looking an existing account up by the nickname in its URL accepts any stored nickname (accounts
+# linked before the rule was one, and test fixtures), but nothing that could not be one.
+STORED_NICKNAME_RE = re.compile(r"^[a-z0-9]{1,32}$")
 COLOUR_RE = re.compile(r"^#[0-9a-f]{6}$")
 INS_SECRET_RE = re.compile(r"^[A-Z0-9]{1,16}$")  # ClickBank: up to 16 capital letters and digits
 # Distinct, readable on white, in the order new accounts get them.
@@ -76,15 +85,17 @@ class AccountError(Exception):
 
 
 def normalise_nickname(value: str | None) -> str:
+    """The one normalisation of a nickname typed into a form (sign-up, Accounts tab)."""
     return (value or "").strip().lower()
 
 
-def nickname_problem(nickname: str) -> str | None:
-    """Why ``nickname`` (normalised) is not a valid ClickBank account nickname, or None."""
+def nickname_problem(nickname: str | None) -> str | None:
+    """Why ``nickname`` is not a valid ClickBank account nickname, or None (see NICKNAME_RE)."""
+    nickname = normalise_nickname(nickname)
     if not nickname:
         return "Enter the account's nickname."
     if not NICKNAME_RE.match(nickname):
-        return "A nickname has 3 to 32 letters and digits only (no spaces or symbols)."
+        return NICKNAME_MESSAGE
     if nickname in RESERVED_NICKNAMES:
         return f"“{nickname}” cannot be used as a nickname here."
     return None
@@ -98,7 +109,7 @@ def timezones() -> list[str]:
 def find(master_account_id: int, nickname: str) -> LinkedAccount | None:
     """The Master Account's account with ``nickname``: the active one, else the latest removed."""
     nickname = normalise_nickname(nickname)
-    if not NICKNAME_RE.match(nickname):
+    if not STORED_NICKNAME_RE.match(nickname):
         return None
     rows = db.session.scalars(
         select(LinkedAccount).where(

@@ -42,6 +42,7 @@ EVENT_LABELS = {
     "login.locked_attempt": "Login attempt while locked",
     "login.unlocked": "Login unlocked",
     "login.refused": "Login refused",
+    "recovery.not_sent": "Reset requested; no link sent",
     "login.second_factor": "Two-factor code accepted",
     "stepup.success": "PIN / password re-check passed",
     "stepup.failure": "Wrong PIN / password at a re-check",

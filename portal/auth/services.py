@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from flask import g, has_app_context
+from sqlalchemy import func, or_, select, update
 
 from portal import audit
 from portal.auth import hashing
@@ -28,13 +29,24 @@ def find_user(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == email.strip().lower()))
 
 
+def email_hash(email: str) -> str:
+    """A keyed hash of an address nobody has a login with, for the audit row of an attempt:
+    repeated probes of one address can be told apart without the log keeping the address."""
+    from portal.crypto import keyed_hash
+
+    return keyed_hash((email or "").strip().lower(), "audit-email")[:32]
+
+
 def authenticate(email: str, password: str, *, now: datetime) -> User:
     """Return the user or raise :class:`LoginFailed`. Always runs exactly one hash check, so the
-    time taken does not reveal whether the email exists (SECURITY.md S12)."""
+    time taken does not reveal whether the email exists (SECURITY.md S12). An unknown email does
+    the same database work as a wrong password (issue 3 item 4): the failure counter's UPDATE
+    (it matches no row), an audit row and a commit."""
     user = find_user(email)
     password = hashing.normalise_password(password)
     ok = hashing.verify_secret(user.password_hash if user else None, password)
     if user is None:
+        _count_unknown_failure(email, now)
         raise LoginFailed()
     release_expired_locks(user, now)
     if user.locked_until and user.locked_until > now:
@@ -128,6 +140,17 @@ def count_failure(user: User, now: datetime, *, what: str = "password") -> None:
                 master_account_id=user.master_account_id,
                 now=now,
             )
+    db.session.commit()
+
+
+def _count_unknown_failure(email: str, now: datetime) -> None:
+    """The unknown-email twin of :func:`count_failure`'s usual path (statement for statement)."""
+    address = (email or "").strip().lower()
+    db.session.execute(
+        update(User).where(User.email == address).values(failed_logins=User.failed_logins + 1)
+        .execution_options(synchronize_session=False)
+    )
+    audit.record("login.unknown_email", now=now, step="password", email_hash=email_hash(address))
     db.session.commit()
 
 
@@ -298,12 +321,43 @@ def _recent_mails(recipient: str, kind: str, *, now: datetime) -> int:
     ) or 0
 
 
+def _decoy_reset(kind: str, email: str, user: User | None, *, now: datetime) -> None:
+    """A forgot-password/PIN request that sends nothing (no such login, or one that cannot use
+    the link) does the same work as one that sends the link (issue 3 item 4: the response time
+    must not tell): the recent-links count, the revoke UPDATE (matching no row), the mail body
+    rendered (and dropped), an audit row, a commit and the outbox kick after the response. Only the token and outbox INSERTs are
+    missing, a fraction of a millisecond, far below the network's jitter."""
+    from portal.auth.models import OneTimeToken, TokenPurpose
+    from portal.notifications.mail import external_url, render_email
+
+    address = (email or "").strip().lower()
+    purpose = TokenPurpose.PIN_RESET if kind == "pin_reset" else TokenPurpose.PASSWORD_RESET
+    db.session.scalar(select(func.count(OneTimeToken.id)).where(
+        OneTimeToken.email == address, OneTimeToken.user_id.is_(None), OneTimeToken.purpose == purpose,
+        OneTimeToken.created_at > now - timedelta(hours=1)))
+    db.session.execute(
+        update(OneTimeToken).where(OneTimeToken.purpose == purpose, OneTimeToken.used_at.is_(None),
+                                   OneTimeToken.user_id.is_(None), OneTimeToken.email == address)
+        .values(used_at=now).execution_options(synchronize_session=False)
+    )
+    stand_in = User(email=address, first_name="", last_name="")
+    endpoint = "auth.reset_pin" if kind == "pin_reset" else "auth.set_password"
+    render_email(kind, {"user": stand_in, "now": now, "link": external_url(endpoint, token="x" * 43),
+                        "expires": now + RESET_TTL, "initiated_by": None})
+    audit.record("recovery.unknown_email" if user is None else "recovery.not_sent", user=user, now=now,
+                 what="pin" if kind == "pin_reset" else "password", email_hash=email_hash(address))
+    db.session.commit()
+    if has_app_context():
+        g.outbox_queued = True  # the same hand-off to the worker after the response (it finds nothing new)
+
+
 def request_password_reset(email: str, *, now: datetime) -> None:
     """"Forgot password": whatever the address, the requester sees the same page and the server
     does the same single hash check (S12); only the mailbox learns the account's state."""
     user = find_user(email)
     hashing.verify_secret(None, "constant-work")  # same cost whether or not the email exists
     if user is None or user.is_api_only or user.deleted_at is not None:
+        _decoy_reset("password_reset", email, user, now=now)
         return
     from portal.auth.models import TokenPurpose
     from portal.auth.recovery import is_locked
@@ -333,6 +387,7 @@ def request_pin_reset(email: str, *, now: datetime) -> None:
     user = find_user(email)
     hashing.verify_secret(None, "constant-work")
     if user is None or not user.is_owner or user.deleted_at is not None or user.confirmed_at is None:
+        _decoy_reset("pin_reset", email, user, now=now)
         return
     from portal.auth.recovery import is_locked
 

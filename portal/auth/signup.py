@@ -14,7 +14,6 @@ neutral answer and the mail like any other repeat of a registered email.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -23,15 +22,13 @@ from sqlalchemy.exc import IntegrityError
 
 from portal import audit
 from portal.accounts.models import AccountSource, AccountStatus, LinkedAccount, MasterAccount
+# One nickname rule for sign-up and the Accounts tab (ClickBank's: 5 to 10 letters and digits).
+from portal.accounts.services import nickname_problem, normalise_nickname  # noqa: F401 (re-exported)
 from portal.auth import hashing, services
 from portal.auth.models import OneTimeToken, Role, SecurityAnswer, TokenPurpose, User
 from portal.auth.questions import Entry, clean_hint
 from portal.crypto import encrypt, pepper
 from portal.extensions import db
-
-# ClickBank account nicknames: 5 to 10 letters and digits (stored lower-case).
-NICKNAME_RE = re.compile(r"^[a-z0-9]{5,10}$")
-
 
 class NicknameTaken(Exception):
     """The nickname is already linked (or being linked) to a Master Account."""
@@ -48,16 +45,6 @@ class SignUp:
     account_password: str
     timezone: str = "America/New_York"
     extra: dict = field(default_factory=dict)
-
-
-def normalise_nickname(nickname: str | None) -> str:
-    return (nickname or "").strip().lower()
-
-
-def nickname_problem(nickname: str | None) -> str | None:
-    if not NICKNAME_RE.match(normalise_nickname(nickname)):
-        return "A ClickBank nickname has 5 to 10 letters and digits."
-    return None
 
 
 def _active_holder(nickname: str) -> LinkedAccount | None:

@@ -199,6 +199,9 @@ def vendor_ticket(ticket_id: int):
     ticket, refusal = _vendor_ticket(ticket_id, now)
     if refusal:
         return refusal
+    # The link is "audited on every use" (issue 7): reading the ticket through it is a use too,
+    # one row per page view (a reload is another look at the customer's data).
+    _record("support.vendor_link.viewed", ticket, now=now)
     return _vendor_page(ticket, now=now)
 
 
@@ -525,6 +528,28 @@ def order_invoice():
     t = _customer_locale(order.locale)
     view = support.order_view(order, now=now)
     return render("support/invoice.html", t=t, side="customer", view=view, **support.invoice_context(view))
+
+
+@bp.get("/support/order/invoice.pdf")
+@public
+@limiter.limit("60 per hour", key_func=lambda: f"support-invoice-pdf:{get_remote_address()}")
+def order_invoice_pdf():
+    """The invoice of the order as a PDF download (the same document a clerk downloads from the
+    transaction page), for the visitor whose session found this order with receipt + email."""
+    from flask import Response
+
+    from portal.transactions import receipts
+
+    now = utcnow()
+    order = _current_order(now)
+    if order is None:
+        return _no_order()
+    data = receipts.build(order)
+    return Response(
+        receipts.render_pdf(data),
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{data.filename}"'},
+    )
 
 
 @bp.post("/support/leave")

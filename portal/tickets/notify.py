@@ -8,6 +8,9 @@ the whole history at the bottom. This module decides the words; the templates on
   to the customer's view of the ticket (reply, turn tech support into a refund, close). Vendor staff
   appear as "<shop> support", and internal steps (hand-off to the refund authority, escalation)
   are left out. An inactivity warning highlights that the ticket can be turned into a refund.
+* Refund/cancel requests: ``refund_processed`` goes out when the sweep processes the request (the
+  RFND is made and billing stops then); finalization after the settle delay sends
+  ``ticket_closed`` saying the request is complete and the ticket closed, not the refund news again.
 * On ClickBank accounts ClickBank mails the customer itself, so only the vendor's copy is sent.
 * The **vendor's** copy is in English, goes to the account's customer-service email (else the
   account email) and carries the no-login link that opens this one ticket for reply or close
@@ -65,7 +68,7 @@ SUBJECTS = {
         "ticket_changed": "El ticket #{id} ha cambiado",
         "ticket_closed": "Ticket #{id} cerrado",
         "ticket_warning": "Ticket #{id}: sin actividad, responda o ciérrelo",
-        "refund_processed": "Ticket #{id}: su {type} se ha completado",
+        "refund_processed": "Ticket #{id}: su {type} se ha procesado",
     },
 }
 VENDOR_SUBJECTS = {
@@ -202,6 +205,9 @@ def _customer_reason(t, ticket, kind, event, history) -> tuple[str, list[str]]:
             details.append(next_line)
         return t("mail.reason.warning", **ids), details
     if kind == "ticket_closed":
+        if event.kind == "finalized":  # the refund news went out at processing; this only closes
+            money_kind = "cancel" if ticket.ticket_type == TicketType.CANCEL else "refund"
+            return t(f"mail.reason.finalized.{money_kind}", **ids), []
         key = "mail.reason.auto_closed" if event.kind == "auto_closed" else "mail.reason.closed"
         return t(key, **ids), []  # a request closed as moot says why in its comment (newest)
     if kind == "refund_processed":
@@ -321,6 +327,9 @@ def _vendor_reason(t, ticket, kind, event, history) -> tuple[str, list[str]]:
                     f"{why}. Nothing was refunded or cancelled by this request."), []
         if event.kind == "auto_closed":
             return f"Ticket #{ticket.id} was closed automatically after a period without activity.", []
+        if event.kind == "finalized":
+            return (f"The {type_words} on ticket #{ticket.id} is complete and the ticket was closed "
+                    "by the system. Nothing more happens on this order for this ticket."), []
         reason = f"{who} closed ticket #{ticket.id}."
         if ticket.refund_state == "withdrawn":
             details.append(f"The {type_words} request was withdrawn; nothing is refunded or cancelled.")
@@ -333,7 +342,7 @@ def _vendor_reason(t, ticket, kind, event, history) -> tuple[str, list[str]]:
         if ticket.product_type == "recurring":
             return (f"The last charge of order {ticket.receipt} ({amount}) was refunded and the "
                     f"subscription cancelled (ticket #{ticket.id})."), []
-        return f"The refund of {amount} for order {ticket.receipt} was completed (ticket #{ticket.id}).", []
+        return f"The refund of {amount} for order {ticket.receipt} was processed (ticket #{ticket.id}).", []
     if event.kind == "type_changed":
         reason = (f"{who} changed ticket #{ticket.id} from {t.type_lower(event.from_value or '')} to "
                   f"{t.type_lower(event.to_value or '')}.")

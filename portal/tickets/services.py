@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm.exc import StaleDataError
 
 from portal.accounts.models import AccountSource, LinkedAccount
@@ -737,9 +737,14 @@ def available_actions(principal: Principal, ticket: Ticket, *, now: datetime) ->
 # ---------------------------------------------------------------------------------------------
 # Timers (sandbox accounts)
 
+# What each automatic step tells both parties (DOMAIN.md §6a: every step notifies). The news that
+# the money went back (or the subscription stopped) goes out when it happens, at processing: the
+# RFND is made and billing stops there. Finalization (the settle delay passed) then only says the
+# ticket is closed and nothing more will happen; it does not repeat the refund news.
 TIMER_MAIL = {
     EventKind.WARNING: "ticket_warning",
-    EventKind.FINALIZED: "refund_processed",
+    EventKind.PROCESSING: "refund_processed",
+    EventKind.FINALIZED: "ticket_closed",
     EventKind.AUTO_CLOSED: "ticket_closed",
     EventKind.CLOSED: "ticket_closed",  # a due request that had become moot
 }
@@ -753,9 +758,23 @@ MOOT_NOTES = {
 }
 
 
+def _step_time(ticket: Ticket, due_at: datetime, now: datetime) -> datetime:
+    """When a step counts as done: when it was due (a late sweep catching up dates each step by
+    its due time, so reports count it on the day it was due), but never before the ticket's
+    latest event, so a ticket's history stays in time order (e.g. a comment made while the
+    worker was down and before the sweep caught up comes before the step) and never after now."""
+    latest = db.session.scalar(select(func.max(TicketEvent.at)).where(TicketEvent.ticket_id == ticket.id))
+    at = min(due_at, now)
+    if latest is not None and latest > at:
+        at = min(latest, now)
+    return at
+
+
 def run_due(ticket: Ticket, *, now: datetime, commit: bool = True) -> list[EventKind]:
     """Perform every automatic action of ``ticket`` that is due at ``now`` (catching up after
-    downtime). Each step is recorded as a system event with its mail."""
+    downtime). Each step is recorded as a system event with its mail, dated by when it was due
+    (see :func:`_step_time`): the event, ``closed_at`` and the refund transaction carry that time;
+    ``updated_at`` and the mail's queue time are the real ``now``."""
     account = ticket.linked_account
     if account.source != AccountSource.SANDBOX:
         return []
@@ -766,13 +785,15 @@ def run_due(ticket: Ticket, *, now: datetime, commit: bool = True) -> list[Event
         step = lifecycle.advance(state_of(ticket), now, rules)
         if step is None:
             break
-        effect = _carry_out(ticket, step, now)
+        at = _step_time(ticket, step.due_at, now)
+        effect = _carry_out(ticket, step, at)
         note = None
         if step.reason:  # moot: the order changed while the request waited
             effect, note = _moot_record(ticket, step.reason)
-        _apply(ticket, step.state, now)
+        _apply(ticket, step.state, at)
+        ticket.updated_at = now
         event = _event(
-            ticket, system, step.event, now, comment=note,
+            ticket, system, step.event, at, comment=note,
             data={"due_at": step.due_at.isoformat(), **effect},
             to_value=step.state.refund_state.value if step.state.refund_state else step.state.status.value,
         )
@@ -807,7 +828,7 @@ def _carry_out(ticket: Ticket, step: lifecycle.Step, now: datetime) -> dict:
     effect = {}
     if ticket.ticket_type == TicketType.REFUND:
         charge = txn_services.last_charge(sale)
-        refund = txn_services.refund_charge(charge, ticket.linked_account, now=now)
+        refund = txn_services.refund_charge(charge, ticket.linked_account, now=max(now, charge.occurred_at))
         effect = {"refund_receipt": charge.receipt, "refund_id": refund.id if refund else None}
     subscription = txn_services.subscription_of(sale)
     if subscription is not None:

@@ -10,7 +10,10 @@ worker runs :func:`run` every minute (``portal.tasks.sweep_timers``, under a lea
   else. Running the sweep twice, or in two workers at once, does each thing exactly once.
 * **Catching up.** After downtime one run performs everything that fell due, step by step and in
   order (``services.run_due`` loops over ``lifecycle.advance``): each step is dated by when it was
-  due, so the timeline is the same as if the worker had never stopped. A late run that finds
+  due (its event, ``closed_at`` and the RFND it makes), so the timeline and the reports are the
+  same as if the worker had never stopped. The one exception keeps a ticket's history in order: a
+  step is never dated before the ticket's latest event (e.g. a comment written while the worker
+  was down), then it carries that event's time. The mail goes out when the sweep runs. A late run that finds
   itself on a weekend in the account's zone waits for Monday (see ``lifecycle.advance``).
 * **Sandbox only.** ClickBank accounts' tickets keep the expiration ClickBank reports and are
   never acted on here; accounts that were unlinked are left alone.

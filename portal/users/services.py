@@ -215,6 +215,8 @@ EVENT_TEXT = {
     "user.disabled": "Disabled",
     "user.enabled": "Enabled",
     "user.deleted": "Deleted",
+    "user.create_refused": "New user refused: that email address can't be used",
+    "recovery.not_sent": "Reset requested; no link sent (this login can't use one)",
     "api_key.created": "API key created",
     "api_key.regenerated": "API key regenerated",
     "login.success": "Logged in",
@@ -286,8 +288,29 @@ def _check_grants(principal: Principal, perms: set[Perm], account_ids: set[int],
     return errors
 
 
-def _email_taken(email: str) -> bool:
-    return db.session.scalar(select(User.id).where(func.lower(User.email) == email)) is not None
+EMAIL_EXISTS = "A user with this email address already exists."
+# For an address that has a login in ANOTHER Master Account (emails are unique portal-wide): the
+# clerk must not learn that it exists elsewhere (issue 5), so the answer says only that this
+# address cannot be used, the same words for any refused address outside the own Master Account.
+EMAIL_REFUSED = "This email address can't be used for a new user; use another address."
+
+
+def _email_holder(email: str) -> int | None:
+    """The Master Account id of the login that has ``email``, or None."""
+    return db.session.scalar(select(User.master_account_id).where(func.lower(User.email) == email).limit(1))
+
+
+def _email_problem(manager: "Manager", email: str, *, now: datetime) -> str | None:
+    """The field error for an email that already has a login: clear inside the manager's Master
+    Account, neutral (and audited, as a possible probe) for another Master Account's address."""
+    holder = _email_holder(email)
+    if holder is None:
+        return None
+    if holder == manager.principal.master_account_id:
+        return EMAIL_EXISTS
+    audit.record("user.create_refused", actor=manager.user, now=now, reason="email_unavailable", email=email)
+    db.session.commit()
+    return EMAIL_REFUSED
 
 
 def _nicknames(ids) -> list[str]:
@@ -307,8 +330,8 @@ def create_user(manager: Manager, data: UserInput, *, now: datetime) -> tuple[Us
     account_ids = {int(a) for a in data.account_ids}
     errors = _check_grants(principal, perms, account_ids, api_only=data.api_only)
     email = data.email.strip().lower()
-    if _email_taken(email):
-        errors["email"] = "A user with this email address already exists."
+    if problem := _email_problem(manager, email, now=now):
+        errors["email"] = problem
     if errors:
         raise Invalid(errors)
     user = User(
@@ -330,7 +353,7 @@ def create_user(manager: Manager, data: UserInput, *, now: datetime) -> tuple[Us
         db.session.flush()
     except IntegrityError:  # the same email created concurrently
         db.session.rollback()
-        raise Invalid({"email": "A user with this email address already exists."}) from None
+        raise Invalid({"email": _email_problem(manager, email, now=now) or EMAIL_REFUSED}) from None
     for account_id in sorted(account_ids):
         db.session.add(ClerkAccountAccess(user_id=user.id, linked_account_id=account_id))
     plaintext = apikeys.issue(user, now=now)

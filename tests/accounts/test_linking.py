@@ -90,9 +90,11 @@ def test_a_missing_pin_is_refused(owner_client):
 @pytest.mark.parametrize(
     "field, value, message",
     [
-        ("nickname", "no spaces!", "letters and digits only"),
-        ("nickname", "ab", "3 to 32 letters"),
-        ("nickname", "new", "cannot be used as a nickname"),
+        ("nickname", "no spaces!", "5 to 10 letters and digits (no spaces or symbols)"),
+        ("nickname", "abcd", "5 to 10 letters and digits"),
+        ("nickname", "elevenchars", "5 to 10 letters and digits"),
+        ("nickname", "accounts", "cannot be used as a nickname"),
+        ("nickname", "static", "cannot be used as a nickname"),
         ("account_email", "not-an-email", "valid email address"),
         ("password", "123", "At least 6"),
         ("source", "clickbank", "not available yet"),
@@ -162,8 +164,8 @@ def test_a_nickname_pending_in_another_master_account_is_refused_until_its_link_
 
 
 def test_own_linked_or_pending_nickname_gets_a_helpful_message(owner_client, owner, make):
-    make.account(owner, "mine")
-    body = owner_client.post("/accounts/new", data=add_form("mine", "m@vendor.test")).get_data(
+    make.account(owner, "mineacct")
+    body = owner_client.post("/accounts/new", data=add_form("mineacct", "m@vendor.test")).get_data(
         as_text=True
     )
     assert "already linked to your Master Account" in body

@@ -83,3 +83,55 @@ def counting_hasher(monkeypatch):
 
     monkeypatch.setattr(hashing, "HASHER", Counting(hashing.HASHER))
     return calls
+
+
+@pytest.fixture
+def db_work(app, monkeypatch):
+    """Count what a request does in the database and the mail renderer, to compare the paths of
+    an existing and an unknown email without timing them (issue 3 item 4): statements as
+    ``"VERB table"``, commits, and rendered mail bodies."""
+    from collections import Counter
+
+    from sqlalchemy import event
+
+    from portal.notifications import mail as mail_module
+
+    seen = {"statements": Counter(), "commits": 0, "renders": 0}
+    real_render = mail_module.render_email
+
+    def render(kind, context):
+        seen["renders"] += 1
+        return real_render(kind, context)
+
+    def on_execute(conn, cursor, statement, parameters, context, executemany):
+        words = statement.split()
+        verb = words[0].upper()
+        table = ""
+        upper = [w.upper() for w in words]
+        if verb == "UPDATE" and len(words) > 1:
+            table = words[1]
+        else:
+            for keyword in ("INTO", "FROM"):
+                if keyword in upper and upper.index(keyword) + 1 < len(words):
+                    table = words[upper.index(keyword) + 1]
+                    break
+        table = table.strip('"')
+        seen["statements"][f"{verb} {table}"] += 1
+
+    def on_commit(conn):
+        seen["commits"] += 1
+
+    monkeypatch.setattr(mail_module, "render_email", render)
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", on_execute)
+    event.listen(engine, "commit", on_commit)
+
+    def reset():
+        db.session.commit()  # the test's own open transaction is not the request's work
+        seen["statements"] = Counter()
+        seen["commits"] = seen["renders"] = 0
+
+    seen["reset"] = reset
+    yield seen
+    event.remove(engine, "before_cursor_execute", on_execute)
+    event.remove(engine, "commit", on_commit)

@@ -132,6 +132,37 @@ def test_forgot_password_answers_the_same_for_every_email_with_one_hash_check(cl
     }
 
 
+@pytest.mark.parametrize("path, kind", [("/auth/forgot-password", "password_reset"), ("/auth/forgot-pin", "pin_reset")])
+def test_forgot_for_an_unknown_email_does_the_same_work_as_for_a_login(client, owner, db_work, monkeypatch,
+                                                                      path, kind):
+    """Issue 3 item 4: counted, not timed. Both paths count the recent links, revoke older ones,
+    render the mail, write an audit row and commit; only the token and the outbox row (two small
+    INSERTs) are the known address's own."""
+    from portal import tasks
+
+    kicks = []
+    monkeypatch.setattr(tasks, "kick_outbox", lambda *a, **k: kicks.append(1))  # the worker's part
+    known = owner.email
+    work = {}
+    for label, email in (("known", known), ("unknown", "ghost@shop.test")):
+        db_work["reset"]()
+        kicks.clear()
+        client.post(path, data={"email": email})
+        work[label] = (dict(db_work["statements"]), db_work["commits"], db_work["renders"], len(kicks))
+    assert work["known"][3] == work["unknown"][3] == 1, "both hand the outbox to the worker"
+    known_statements, known_commits, known_renders, _ = work["known"]
+    unknown_statements, unknown_commits, unknown_renders, _ = work["unknown"]
+    assert known_commits == unknown_commits == 1
+    assert known_renders == unknown_renders == 1
+    own = {"INSERT one_time_tokens": 1, "INSERT outbox": 1}
+    assert {k: v for k, v in known_statements.items() if k not in own} == unknown_statements
+    assert {k: known_statements.get(k) for k in own} == own
+    assert [m.recipient for m in mails(kind)] == [known]  # the decoy queues nothing
+    [row] = events("recovery.unknown_email")
+    assert row.user_id is None and row.details["what"] == ("pin" if kind == "pin_reset" else "password")
+    assert "ghost" not in str(row.details)
+
+
 def test_no_question_or_hint_is_shown_before_the_link_is_opened(client, owner):
     for path in ("/auth/forgot-password", "/auth/forgot-pin", "/auth/set-password", "/auth/reset-pin"):
         page = client.get(path).get_data(as_text=True)

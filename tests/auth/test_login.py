@@ -150,3 +150,22 @@ def test_a_write_request_after_a_quiet_minute_does_not_wait_on_itself(client, ma
     assert response.status_code in (302, 303)
     db.session.refresh(row)
     assert row.revoked_at is not None
+
+
+def test_an_unknown_email_does_the_same_database_work_as_a_wrong_password(client, make, db_work):
+    """Issue 3 item 4: the response time must not reveal whether the email exists. Counted, not
+    timed: the same statements on the same tables and the same commits on both paths."""
+    known = make.clerk(make.owner()).email
+    work = {}
+    for label, email in (("known", known), ("unknown", "Ghost@Example.test")):
+        db_work["reset"]()
+        response = client.post("/auth/login", data={"email": email, "password": "wrong-password"})
+        assert "Wrong email or password" in response.get_data(as_text=True)
+        work[label] = (dict(db_work["statements"]), db_work["commits"])
+    assert work["known"] == work["unknown"]
+    assert work["unknown"][1] >= 1 and work["unknown"][0].get("UPDATE users") == 1
+    [row] = events("login.unknown_email")
+    assert row.user_id is None and row.details["step"] == "password"
+    assert "ghost" not in str(row.details) and len(row.details["email_hash"]) == 32
+    client.post("/auth/login", data={"email": "ghost@example.test", "password": "again"})
+    assert len({r.details["email_hash"] for r in events("login.unknown_email")}) == 1

@@ -65,7 +65,7 @@ def test_errors_are_shown_per_field_and_non_secret_input_is_kept(client):
     assert "The hint must not contain the answer." in page
     assert "A straight run of digits (like 1234 or 987654) is too easy to guess." in page
     assert "Please choose two different questions." in page
-    assert "A ClickBank nickname has 5 to 10 letters and digits." in page
+    assert "A ClickBank nickname has 5 to 10 letters and digits (no spaces or symbols)." in page
     assert 'value="Nora"' in page and 'value="Newman"' in page and 'value="Rex"' in page
     assert 'value="1234"' not in page and "sandbox-pass" not in page  # secrets are not sent back
     assert db.session.scalar(select(User)) is None
@@ -265,3 +265,22 @@ def test_an_unconfirmed_owner_cannot_log_in(client):
     db.session.commit()
     response = client.post("/auth/login", data={"email": "nora@shop.test", "password": GOOD_PASSWORD})
     assert response.status_code == 200 and "Wrong email or password" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("nickname, accepted", [
+    ("abcd", False), ("abcde", True), ("ABCDEFGHIJ", True), ("elevenchars", False),
+    ("no space", False), ("x!", False), ("accounts", False), ("ketovital", True),
+])
+def test_sign_up_and_the_accounts_tab_apply_the_same_nickname_rule(client, make, nickname, accepted):
+    """One rule (ClickBank's 5 to 10 letters and digits) and one message on both forms."""
+    from portal.accounts import services as accounts
+
+    assert signup.nickname_problem is accounts.nickname_problem
+    assert signup.normalise_nickname is accounts.normalise_nickname
+    problem = accounts.nickname_problem(nickname)
+    assert (problem is None) is accepted
+    page = post(client, nickname=nickname).get_data(as_text=True)
+    if accepted:
+        assert problem is None
+    else:
+        assert problem in page.replace("&#8220;", "“").replace("&#8221;", "”")

@@ -75,6 +75,22 @@ def test_vendor_link_in_the_mail_opens_the_ticket_without_login_and_is_audited(c
     assert opened.ip is not None
 
 
+def test_every_view_through_the_vendor_link_is_audited(client, refund, clock):
+    location, _ = open_link(client, vendor_path(refund))
+    clock.tick(timedelta(minutes=3))
+    assert client.get(location).status_code == 200
+    viewed = audit_events("support.vendor_link.viewed")
+    assert len(viewed) == 2, "the first page after the redirect and the reload each leave a row"
+    assert {v.details["ticket_id"] for v in viewed} == {refund.id}
+    assert all(v.master_account_id is not None and v.ip is not None for v in viewed)
+    assert viewed[1].at - viewed[0].at == timedelta(minutes=3)
+
+
+def test_a_refused_view_without_a_grant_is_not_recorded_as_a_view(client, refund):
+    assert client.get(f"/s/v/tickets/{refund.id}").status_code == 403
+    assert audit_events("support.vendor_link.viewed") == []
+
+
 def test_vendor_replies_from_the_link_and_the_customer_is_mailed(client, refund, clock):
     location, _ = open_link(client, vendor_path(refund))
     clock.tick(timedelta(minutes=10))

@@ -151,6 +151,31 @@ def test_the_printable_invoice(client, sale, clock):
         assert "@media print" in css.read()
 
 
+def test_the_order_page_offers_the_invoice_as_a_pdf_download(client, sale, clock):
+    import io
+
+    from pypdf import PdfReader
+
+    page = signed_in(client, sale).get("/support/order").get_data(as_text=True)
+    assert 'href="/support/order/invoice.pdf"' in page and "Download the invoice (PDF)" in page
+    response = client.get("/support/order/invoice.pdf")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    assert response.data.startswith(b"%PDF")
+    safe = "".join(ch for ch in sale.receipt if ch.isalnum() or ch == "-")
+    assert response.headers["Content-Disposition"] == f'attachment; filename="receipt-{safe}.pdf"'
+    assert response.headers["Cache-Control"] == "no-store"
+    text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(response.data)).pages)
+    assert sale.receipt in text and "47.00" in text
+
+
+def test_the_invoice_pdf_needs_the_order_session(client, sale, clock):
+    response = client.get("/support/order/invoice.pdf")
+    assert response.status_code == 303 and response.headers["Location"] == "/support"
+    signed_in(client, sale)
+    client.post("/support/leave")
+    assert client.get("/support/order/invoice.pdf").status_code == 303
+
+
 def test_email_me_the_invoice_queues_a_receipt_mail(client, make, shop, clock):
     _, account = shop
     sale = make.sale(account, at=MONDAY - timedelta(days=3), email="kunde@example.de", locale="de")

@@ -61,7 +61,8 @@ def test_every_kind_goes_to_both_parties_through_the_outbox(make, shop):
                          now=MONDAY + timedelta(hours=2))
     sweep.run(MONDAY + timedelta(days=3))  # processed, then refunded and closed
     kinds = [m.payload["dedupe"].split(":")[0] for m in outbox()]
-    assert kinds == ["ticket_opened"] * 2 + ["ticket_reply"] * 2 + ["ticket_changed"] * 2 + ["refund_processed"] * 2
+    assert kinds == (["ticket_opened"] * 2 + ["ticket_reply"] * 2 + ["ticket_changed"] * 2
+                     + ["refund_processed"] * 2 + ["ticket_closed"] * 2)
     for message in outbox():
         assert message.status == "pending" and message.kind == "ticket" and message.ticket_id == ticket.id
         assert message.payload["text"] and message.payload["html"]

@@ -71,6 +71,12 @@ def test_customer_refund_is_processed_after_24_hours_then_settles_and_closes(mak
     assert refunds() == []
     assert sweep.run(MONDAY + 24 * H) == {"processing": 1}
     assert refunds() == [(sale.receipt, 4700)]
+    # Both parties hear when the money goes back, not only when the ticket closes a day later.
+    assert mail_kinds(ticket) == ["ticket_opened:customer", "ticket_opened:vendor",
+                                  "refund_processed:customer", "refund_processed:vendor"]
+    processed = db.session.scalars(select(OutboxMessage).where(OutboxMessage.recipient == "buyer@example.com")
+                                   .order_by(OutboxMessage.id.desc())).first()
+    assert "Your refund for order" in processed.payload["text"] and "$47.00" in processed.payload["text"]
     t = fresh(ticket)
     assert (t.status, t.refund_state, t.next_action) == ("open", "processing", "settle")
     assert t.next_action_at == MONDAY + 48 * H
@@ -79,8 +85,13 @@ def test_customer_refund_is_processed_after_24_hours_then_settles_and_closes(mak
     assert (t.status, t.refund_state, t.next_action, t.next_action_at) == ("closed", "finalized", None, None)
     assert t.closed_at == MONDAY + 48 * H
     assert events(ticket) == [("opened", "customer"), ("processing", "system"), ("finalized", "system")]
+    # Finalization closes the ticket and says so; it does not repeat the refund news.
     assert mail_kinds(ticket) == ["ticket_opened:customer", "ticket_opened:vendor",
-                                  "refund_processed:customer", "refund_processed:vendor"]
+                                  "refund_processed:customer", "refund_processed:vendor",
+                                  "ticket_closed:customer", "ticket_closed:vendor"]
+    closed = db.session.scalars(select(OutboxMessage).where(OutboxMessage.recipient == "buyer@example.com")
+                                .order_by(OutboxMessage.id.desc())).first()
+    assert "is complete, so the ticket is now closed" in closed.payload["text"]
     assert sum(d.refund_cents for d in db.session.scalars(select(DailySales))) == 4700
     assert sweep.run(MONDAY + 10 * D) == {}
 
@@ -122,7 +133,8 @@ def test_cancellation_stops_the_subscription_and_returns_nothing(make, shop):
     assert sweep.run(MONDAY + 48 * H) == {"finalized": 1}
     assert refunds() == []
     assert fresh(ticket).status == "closed"
-    assert mail_kinds(ticket)[-2:] == ["refund_processed:customer", "refund_processed:vendor"]
+    assert mail_kinds(ticket)[-4:] == ["refund_processed:customer", "refund_processed:vendor",
+                                       "ticket_closed:customer", "ticket_closed:vendor"]
 
 
 def test_vendor_refund_runs_after_five_minutes(make, shop):
@@ -230,9 +242,43 @@ def test_catching_up_after_downtime_replays_every_step_in_order(make, shop):
     assert sweep.run(back) == {"warning": 2, "auto_closed": 1, "processing": 1, "finalized": 1}
     assert [(k, due) for k, due, _ in step_events(tech)] == [
         ("warning", MONDAY + 2 * D), ("warning", MONDAY + 4 * D), ("auto_closed", MONDAY + 7 * D)]
-    assert all(at == back for _, _, at in step_events(tech) + step_events(refund))
+    # Each caught-up step is dated by when it was due (reports count it on that day).
+    assert all(at == due for _, due, at in step_events(tech) + step_events(refund))
+    assert fresh(tech).closed_at == MONDAY + 7 * D and fresh(refund).closed_at == MONDAY + 2 * D
     assert len(refunds()) == 1
     assert sweep.run(back) == {}
+
+
+def test_worker_down_over_a_weekend_dates_the_caught_up_steps_when_they_were_due(make, shop):
+    _, account, _ = shop
+    thursday, friday, monday = MONDAY + 3 * D, MONDAY + 4 * D, MONDAY + 7 * D  # 10:00 New York
+    sale = make.sale(account, at=thursday - 2 * D, amount_cents=3300)
+    refund = make.ticket(sale, ticket_type="refund", now=thursday)
+    tech = make.ticket(make.sale(account, at=MONDAY - 3 * D), now=MONDAY + 2 * D)  # Wednesday
+    assert sweep.run(friday - H) == {}
+    # The worker stops Friday 09:00 and comes back Monday 11:00.
+    assert sweep.run(monday + H) == {"processing": 1, "finalized": 1, "warning": 2}
+    assert step_events(refund) == [("processing", friday, friday), ("finalized", monday, monday)]
+    # The second warning was due on Sunday 10:00 (chain: two days after Friday) and moved to Monday.
+    assert step_events(tech) == [("warning", friday, friday), ("warning", monday, monday)]
+    assert fresh(refund).closed_at == monday
+    rfnd = db.session.scalar(select(Transaction).where(Transaction.txn_type == "RFND"))
+    assert rfnd.occurred_at == friday
+    outbox_refund = [m.payload["dedupe"] for m in db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.ticket_id == refund.id).order_by(OutboxMessage.id))]
+    assert [d.split(":")[0] for d in outbox_refund] == ["ticket_opened"] * 2 + ["refund_processed"] * 2 + ["ticket_closed"] * 2
+
+
+def test_a_caught_up_step_is_never_dated_before_the_tickets_latest_event(make, shop):
+    _, account, _ = shop
+    ticket = make.ticket(make.sale(account, at=MONDAY - 3 * D), ticket_type="refund", now=MONDAY)
+    # Due at MONDAY + 24 h; the worker is down and the customer writes at + 30 h.
+    services.add_comment(services.Actor.customer(ticket), ticket, "Any news on my refund?", now=MONDAY + 30 * H)
+    assert sweep.run(MONDAY + 31 * H) == {"processing": 1}
+    assert step_events(ticket) == [("processing", MONDAY + 24 * H, MONDAY + 30 * H)]
+    times = [e.at for e in db.session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)
+                                               .order_by(TicketEvent.id))]
+    assert times == sorted(times)
 
 
 def test_running_twice_does_everything_once(make, shop):

@@ -168,9 +168,25 @@ def test_duplicate_email_gets_a_clear_field_error_and_keeps_the_input(team, as_o
     assert db.session.scalar(select(func.count(User.id)).where(User.first_name == "Tina2")) == 0
 
 
-def test_an_email_in_another_master_account_is_taken_too(team, as_owner, client):
-    body = client.post("/users/new", data=new_user(team, email="boss@elsewhere.test")).get_data(as_text=True)
-    assert "already exists" in body
+def test_an_email_in_another_master_account_is_refused_without_saying_it_exists(team, as_owner, client):
+    """Emails are unique portal-wide, but a clerk must not learn which addresses have logins at
+    other vendors: the answer is the same neutral words, and the attempt is audited."""
+    response = client.post("/users/new", data=new_user(team, email="Boss@Elsewhere.test", first_name="Probe"))
+    body = html.unescape(response.get_data(as_text=True))
+    assert response.status_code == 200
+    assert "already exists" not in body and "another Master Account" not in body
+    assert "This email address can't be used for a new user; use another address." in body
+    assert 'value="Probe"' in body
+    assert db.session.scalar(select(func.count(User.id)).where(User.first_name == "Probe")) == 0
+    [row] = db.session.scalars(select(AuditEvent).where(AuditEvent.event == "user.create_refused")).all()
+    assert row.actor_id == team.owner.id and row.master_account_id == team.owner.master_account_id
+    assert row.details == {"reason": "email_unavailable", "email": "boss@elsewhere.test"}
+
+
+def test_an_email_of_the_own_master_account_still_gets_the_clear_message(team, as_owner, client):
+    body = client.post("/users/new", data=new_user(team, email="tina@team.test")).get_data(as_text=True)
+    assert "A user with this email address already exists." in body
+    assert db.session.scalar(select(AuditEvent).where(AuditEvent.event == "user.create_refused")) is None
 
 
 def test_required_fields_and_a_valid_email(team, as_owner, client):

@@ -77,6 +77,7 @@ ROUTES = {
     # above cannot leak into these): back to the lookup.
     "support.order": {"GET": Case("/support/order", BACK_TO_LOOKUP, fresh_session=True)},
     "support.order_invoice": {"GET": Case("/support/order/invoice", BACK_TO_LOOKUP, fresh_session=True)},
+    "support.order_invoice_pdf": {"GET": Case("/support/order/invoice.pdf", BACK_TO_LOOKUP, fresh_session=True)},
     "support.order_invoice_email": {"POST": Case("/support/order/invoice/email", BACK_TO_LOOKUP,
                                                  fresh_session=True)},
     "support.order_email": {"POST": Case("/support/order/email", BACK_TO_LOOKUP, fresh_session=True,
