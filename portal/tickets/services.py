@@ -653,8 +653,10 @@ def process_refund(actor: Actor, ticket: Ticket, comment: str, *, now: datetime,
     ticket.handoff_at = None
     event = _event(ticket, actor, EventKind.REFUND_APPROVED, now, comment=text)
     db.session.flush()
-    run_due(ticket, now=now, commit=False)
-    return _finish(ticket, event, "ticket_changed", now)
+    done = run_due(ticket, now=now, commit=False)
+    # The refund going out is the news, and run_due has mailed "refund processed" to both
+    # parties; a second "ticket changed" mail in the same moment would only repeat it.
+    return _finish(ticket, event, None if EventKind.PROCESSING in done else "ticket_changed", now)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -359,3 +359,25 @@ def test_the_hand_off_mails_everyone_who_may_process_the_refund(make, world):
     text = mails[0].payload["text"]
     assert f"ticket #{ticket.id}" in text and "Parcel on its way, please refund." in text
     assert "/transactions/escalations" in text
+
+
+def test_processing_a_held_refund_mails_each_party_once_that_it_went_out(make, world):
+    from portal.notifications.models import OutboxMessage
+    from portal.tickets import services
+
+    sale = make.sale(world.keto, at=days_ago(world, 10), receipt="RTRN0004", email="once@example.com")
+    ticket = make.ticket(sale, ticket_type="refund", now=days_ago(world, 3))
+    t0 = days_ago(world, 2)
+    clerk = _actor(world.tickets_clerk)
+    for step in ("label_sent", "in_transit", "received"):
+        services.record_return(clerk, ticket, step, "Return step recorded.", now=t0)
+    db.session.commit()
+    before = {m.id for m in db.session.scalars(select(OutboxMessage))}
+    services.process_refund(_actor(world.refunds_clerk), ticket, "Goods back, refund it.", now=t0)
+    db.session.commit()
+    new = [m for m in db.session.scalars(select(OutboxMessage)) if m.id not in before]
+    to_customer = [m.subject for m in new if m.recipient == "once@example.com"]
+    to_vendor = [m.subject for m in new if m.recipient != "once@example.com"
+                 and m.kind != "refund_handoff"]
+    assert len(to_customer) == 1 and len(to_vendor) == 1, (to_customer, to_vendor)
+    assert "refund" in to_customer[0].lower() and "refund" in to_vendor[0].lower()
