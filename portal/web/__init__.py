@@ -61,6 +61,35 @@ def _fresh_request_state():
     g.pop("principal", None)
 
 
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _refuse_nul_bytes():
+    """A NUL byte in the path, a query or form value or a JSON string is never meaningful, and
+    PostgreSQL refuses it in text columns (a 500 deep in a query): answer 400 before anything
+    reads it."""
+    if "\x00" in request.path or any(
+        _has_nul(k) or _has_nul(v) for k, v in request.args.items(multi=True)
+    ):
+        abort(400)
+    if request.mimetype in FORM_TYPES and any(
+        _has_nul(k) or _has_nul(v) for k, v in request.form.items(multi=True)
+    ):
+        abort(400)
+    if request.is_json and _has_nul(request.get_json(silent=True)):
+        abort(400)
+
+
 def _require_login():
     if _is_public_endpoint() or current_user.is_authenticated:
         return None
@@ -97,6 +126,7 @@ def _headers(response):
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.before_request(_fresh_request_state)
+    app.before_request(_refuse_nul_bytes)
     app.before_request(_require_login)
     app.after_request(_headers)
     errors.init_app(app)

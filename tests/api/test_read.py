@@ -202,7 +202,16 @@ def test_transactions_page_by_cursor(api, shop, untracked):
     assert len(seen) == len(set(seen)) == 4  # three ticket sales and the untracked one
 
 
-@pytest.mark.parametrize("ref", [str(2**70), str(2**31), "0", "-1", "x" * 41, "%00"])
+@pytest.mark.parametrize("ref", [str(2**70), str(2**31), "0", "-1", "x" * 41])
 def test_out_of_range_transaction_refs_are_404_not_500(api, shop, ref):
     response = api(shop.owner_key).get(f"/api/v1/transactions/{ref}")
     assert response.status_code == 404 and response.mimetype == "application/json"
+
+
+@pytest.mark.parametrize("url", ["/api/v1/transactions/%00", "/api/v1/tickets?q=a%00b",
+                                 "/api/v1/transactions?q=%00"])
+def test_a_nul_byte_is_a_clear_400_not_a_database_error(api, shop, url):
+    """PostgreSQL refuses NUL in text; the request is refused before any query sees it."""
+    response = api(shop.owner_key).get(url)
+    assert response.status_code == 400 and response.mimetype == "application/json"
+    assert response.get_json()["error"]["code"] == "bad_request"

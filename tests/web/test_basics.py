@@ -192,3 +192,15 @@ def test_a_shared_rate_limit_store_or_another_profile_needs_no_opt_out():
     config.finish({"ENV": "development", "RATELIMIT_STORAGE_URI": "memory://"})
     assert config.uses_memory_rate_limits(None) and config.uses_memory_rate_limits('"memory://"')
     assert not config.uses_memory_rate_limits("redis://cache:6379/1")
+
+
+def test_a_nul_byte_in_a_query_form_or_path_is_a_400_not_a_database_error(client, login, make):
+    """PostgreSQL refuses NUL in text columns; such a request is refused before any query."""
+    owner = make.owner()
+    make.account(owner, "nulshop")
+    login(owner)
+    assert client.get("/transactions/?q=ab%00cd").status_code == 400
+    assert client.get("/tickets/?q=%00").status_code == 400
+    assert client.get("/accounts/nul%00shop/settings").status_code == 400
+    assert client.post("/auth/login", data={"email": "a\x00@b.test", "password": "x"}).status_code == 400
+    assert client.get("/transactions/?q=abcd").status_code == 200
