@@ -169,3 +169,19 @@ def refresh_statistics() -> bool:
         conn.execute(text("ANALYZE"))
         conn.commit()
     return True
+
+
+def walk_in_pages(fetch, *, limit: int, between_pages=None):
+    """Every row of a keyset walk: ``fetch(after, limit)`` returns up to ``limit`` rows in key
+    order after the row ``after`` (None for the first page). ``between_pages()`` runs before each
+    page after the first (a worker renews its lease there during a long catch-up). The timers
+    sweep and the sandbox biller walk their due rows this way."""
+    after = None
+    while True:
+        if after is not None and between_pages is not None:
+            between_pages()
+        page = fetch(after, limit)
+        yield from page
+        if len(page) < limit:
+            return
+        after = page[-1]

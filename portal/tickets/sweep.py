@@ -31,6 +31,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from portal.accounts.models import AccountSource, AccountStatus, LinkedAccount
+from portal.db_setup import walk_in_pages
 from portal.extensions import db
 from portal.tickets.models import Ticket
 from portal.tickets.services import run_due
@@ -107,17 +108,11 @@ def run(now: datetime, *, batch: int = BATCH, between_batches=None) -> dict[str,
     ``between_batches()`` is called before each batch after the first (the worker renews its
     lease there during a long catch-up)."""
     counts: dict[str, int] = {}
-    cursor = None
-    while True:
-        if cursor is not None and between_batches is not None:
-            between_batches()
-        page = due_tickets(now, after=cursor, limit=batch)
-        for _, ticket_id in page:
-            for kind in _run_one(ticket_id, now):
-                counts[kind.value] = counts.get(kind.value, 0) + 1
-        if len(page) < batch:
-            break
-        cursor = page[-1]
+    due = walk_in_pages(lambda after, limit: due_tickets(now, after=after, limit=limit),
+                        limit=batch, between_pages=between_batches)
+    for _, ticket_id in due:
+        for kind in _run_one(ticket_id, now):
+            counts[kind.value] = counts.get(kind.value, 0) + 1
     if counts:
         log.info("Timers sweep at %s: %s", now.isoformat(), counts)
     return counts

@@ -46,6 +46,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from portal.accounts.models import AccountSource, AccountStatus, LinkedAccount
+from portal.db_setup import walk_in_pages
 from portal.extensions import db
 from portal.tickets.lifecycle import ActorKind
 from portal.transactions import receipts
@@ -298,25 +299,17 @@ def bill_due(now: datetime, *, limit: int = BATCH, between_batches=None) -> dict
     a subscription another worker holds is passed over, not read again);
     ``between_batches()`` is called before each page after the first (lease renewal)."""
     counts: dict[str, int] = {}
-    cursor = None
-    while True:
-        if cursor is not None and between_batches is not None:
-            between_batches()
-        page = due_subscriptions(now, after=cursor, limit=limit)
-        for _, sub_id in page:
-            try:
-                result = bill_subscription(sub_id, now)
-            except Exception:
-                db.session.rollback()
-                log.exception(
-                    "Billing: subscription %s failed; it is retried on the next run", sub_id
-                )
-                continue
-            for key, value in result.items():
-                counts[key] = counts.get(key, 0) + value
-        if len(page) < limit:
-            break
-        cursor = page[-1]
+    due = walk_in_pages(lambda after, size: due_subscriptions(now, after=after, limit=size),
+                        limit=limit, between_pages=between_batches)
+    for _, sub_id in due:
+        try:
+            result = bill_subscription(sub_id, now)
+        except Exception:
+            db.session.rollback()
+            log.exception("Billing: subscription %s failed; it is retried on the next run", sub_id)
+            continue
+        for key, value in result.items():
+            counts[key] = counts.get(key, 0) + value
     if counts:
         log.info("Billing at %s: %s", now.isoformat(), counts)
     return counts

@@ -12,6 +12,7 @@ from sqlalchemy import event
 from portal.authz.scope import principal_for
 from portal.extensions import db
 from portal.tickets import services
+from portal.tickets.models import Ticket
 from portal.types import utcnow
 
 
@@ -101,3 +102,23 @@ def queries_run(app):
     event.listen(engine, "before_cursor_execute", _record)
     yield seen
     event.remove(engine, "before_cursor_execute", _record)
+
+
+# --- timeline tests (sweep, order state): one New York account with a clerk ---------------------
+
+
+@pytest.fixture
+def shop(make):
+    owner = make.owner()
+    account = make.account(owner, "ketovital", cs_email="help@ketovital.test")
+    clerk = make.clerk(owner, accounts=[account])
+    return owner, account, clerk
+
+
+def as_user(user):
+    return services.Actor.for_user(user, principal_for(user))
+
+
+def fresh(ticket) -> Ticket:
+    db.session.expire_all()
+    return db.session.get(Ticket, ticket.id)

@@ -20,6 +20,7 @@ from portal.tickets.lifecycle import OrderFacts, Party, Refused, Reversal, Ticke
 from portal.tickets.models import Ticket, TicketEvent
 from portal.transactions import services as txn_services
 from portal.transactions.models import Subscription, Transaction
+from tests.tickets.conftest import as_user, fresh
 
 MONDAY = datetime(2026, 11, 16, 15, 0, tzinfo=timezone.utc)  # 10:00 in New York
 H = timedelta(hours=1)
@@ -27,21 +28,6 @@ D = timedelta(days=1)
 RULES = lifecycle.Rules(tz=ZoneInfo("America/New_York"))
 
 
-@pytest.fixture
-def shop(make):
-    owner = make.owner()
-    account = make.account(owner, "ketovital", cs_email="help@ketovital.test")
-    clerk = make.clerk(owner, accounts=[account])
-    return owner, account, clerk
-
-
-def as_user(user):
-    return services.Actor.for_user(user, principal_for(user))
-
-
-def fresh(ticket) -> Ticket:
-    db.session.expire_all()
-    return db.session.get(Ticket, ticket.id)
 
 
 def refunds_of(sale) -> list[str]:

@@ -3,40 +3,24 @@ sleeping): transactions, ticket state, events and the mails in the outbox. Plus 
 promises: exactly once (twice in a row, two workers at once), catching up, sandbox only."""
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
-import pytest
 from sqlalchemy import func, select
 
-from portal.authz.scope import principal_for
 from portal.extensions import db
 from portal.notifications.models import OutboxMessage
 from portal.tickets import services, sweep
-from portal.tickets.models import Ticket, TicketEvent
+from portal.tickets.models import TicketEvent
 from portal.transactions.models import DailySales, Subscription, Transaction
+from tests.concurrency import run_at_once
+from tests.tickets.conftest import as_user, fresh
 
 MONDAY = datetime(2026, 11, 16, 15, 0, tzinfo=timezone.utc)  # 10:00 in New York (EST, UTC-5)
 H = timedelta(hours=1)
 D = timedelta(days=1)
 
 
-@pytest.fixture
-def shop(make):
-    owner = make.owner()
-    account = make.account(owner, "ketovital", cs_email="help@ketovital.test")
-    clerk = make.clerk(owner, accounts=[account])
-    return owner, account, clerk
-
-
-def as_user(user):
-    return services.Actor.for_user(user, principal_for(user))
-
-
-def fresh(ticket) -> Ticket:
-    db.session.expire_all()
-    return db.session.get(Ticket, ticket.id)
 
 
 def events(ticket) -> list[tuple[str, str]]:
@@ -292,27 +276,7 @@ def test_running_twice_does_everything_once(make, shop):
 
 
 def _run_in_threads(app, n: int, now: datetime) -> list[dict]:
-    barrier = threading.Barrier(n)
-    results: list = []
-    errors: list = []
-
-    def worker():
-        with app.app_context():
-            try:
-                barrier.wait(timeout=10)
-                results.append(sweep.run(now, batch=7))
-            except Exception as exc:  # noqa: BLE001 - reported below
-                errors.append(exc)
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=worker) for _ in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
-    return results
+    return run_at_once(app, n, lambda: sweep.run(now, batch=7))
 
 
 def test_two_workers_at_once_do_each_thing_exactly_once(app, make, shop):

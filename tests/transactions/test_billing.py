@@ -4,7 +4,6 @@ however many workers run or how often."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -23,6 +22,7 @@ from portal.transactions.models import (
     SubscriptionEvent,
     Transaction,
 )
+from tests.concurrency import run_at_once
 
 NY = ZoneInfo("America/New_York")
 T0 = datetime(2026, 6, 3, 14, 0, tzinfo=timezone.utc)  # a Wednesday, 10:00 in New York (EDT)
@@ -250,27 +250,7 @@ def test_the_receipt_key_is_the_backstop_for_an_existing_rebill(make, shop):
 
 
 def _run_in_threads(app, n: int, now: datetime) -> list[dict]:
-    barrier = threading.Barrier(n)
-    results: list = []
-    errors: list = []
-
-    def worker():
-        with app.app_context():
-            try:
-                barrier.wait(timeout=10)
-                results.append(billing.bill_due(now, limit=3))
-            except Exception as exc:  # noqa: BLE001 - reported below
-                errors.append(exc)
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=worker) for _ in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
-    return results
+    return run_at_once(app, n, lambda: billing.bill_due(now, limit=3))
 
 
 def test_two_workers_at_once_bill_each_period_exactly_once(app, make, shop):
