@@ -11,9 +11,6 @@ from flask import Blueprint, Flask
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-from portal.api import models  # noqa: E402,F401  (the metadata sees the idempotency table)
-
-
 def _setup_blueprint() -> None:
     """Once per process (the blueprint and the limiter are module-level objects)."""
     from portal.api import auth, errors, openapi, views  # noqa: F401  (registers routes)
