@@ -79,6 +79,14 @@
     if (handled) ev.preventDefault();
   });
 
+  // htmx's settle step puts a swapped row's class attribute back a moment after the swap, which
+  // would drop a selection made in that moment; aria-current survives it, so restore the class.
+  document.addEventListener("htmx:afterSettle", () => {
+    rows().forEach((row) => {
+      if (row.getAttribute("aria-current") === "true") row.classList.add("is-selected");
+    });
+  });
+
   // Enter in a field that belongs to one action presses that action's button (the ticket
   // page's form has several; the browser would otherwise press the first one).
   document.addEventListener("keydown", (ev) => {

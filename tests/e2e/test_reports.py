@@ -8,6 +8,7 @@ import io
 import pytest
 
 from portal.reports.catalog import REPORTS
+from tests.support.browser import wait_for_htmx
 
 
 def chart_drawn(page) -> bool:
@@ -25,7 +26,8 @@ def test_the_owner_opens_every_report_and_downloads_a_csv(page, log_in, portal_u
         page.goto(f"{portal_url}/reports/")
         page.locator(f"[data-testid=report-card-{report.slug}]").click()
         page.wait_for_url(f"**/reports/{report.slug}")
-        page.wait_for_load_state("networkidle")
+        page.wait_for_load_state("networkidle")  # the chart library, on the first report
+        wait_for_htmx(page)
         assert page.locator("h1").inner_text().strip() == report.title
         assert chart_drawn(page), report.slug
         assert page.locator("table.report-table").first.is_visible()
@@ -52,17 +54,17 @@ def test_filters_update_the_report_and_the_url(page, log_in, portal_url, shot):
     before = page.locator("[data-testid=report-period]").inner_text()
     page.locator("#period").select_option("7d")
     page.wait_for_url("**period=7d**")
-    page.wait_for_load_state("networkidle")
+    wait_for_htmx(page)
     assert page.locator("[data-testid=report-period]").inner_text() != before
     assert "7 days" in page.locator("[data-testid=report-period]").inner_text()
     assert chart_drawn(page)  # redrawn after the htmx swap
     page.locator("#tz").select_option("Asia/Kolkata")
     page.wait_for_url("**tz=Asia/Kolkata**")
-    page.wait_for_load_state("networkidle")
+    wait_for_htmx(page)
     clerk = page.locator("#clerk option", has_text="Sam Search").get_attribute("value")
     page.locator("#clerk").select_option(clerk)
     page.wait_for_url(f"**clerk={clerk}**")
-    page.wait_for_load_state("networkidle")
+    wait_for_htmx(page)
     assert "per day" in page.locator("[data-testid=table-days] .card-header").inner_text()
     shot("one-clerk")
     # The URL reproduces the view: open it afresh.

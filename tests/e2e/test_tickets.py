@@ -7,11 +7,13 @@ import re
 
 from playwright.sync_api import expect
 
+from tests.support.browser import wait_for_htmx
+
 
 def wait_for_results(page, fragment: str):
     """The filter form answers through htmx (debounced): wait until the URL carries ``fragment``."""
     page.wait_for_url(re.compile(".*" + re.escape(fragment) + ".*"))
-    page.wait_for_load_state("networkidle")
+    wait_for_htmx(page)
 
 
 def test_filter_open_comment_change_type_and_close(page, log_in, portal_url, shot):
@@ -26,7 +28,7 @@ def test_filter_open_comment_change_type_and_close(page, log_in, portal_url, sho
     wait_for_results(page, "vendor=ketovital")
     page.locator("#queue-status-reopened + label").click()  # untick "reopened": open only
     page.wait_for_url(lambda url: "reopened" not in url)
-    page.wait_for_load_state("networkidle")
+    wait_for_htmx(page)
     rows = page.locator("#queue-table > tbody")
     assert rows.count() > 0
     for text in rows.all_inner_texts()[:10]:
@@ -104,7 +106,7 @@ def test_keyboard_and_back_button(page, log_in, portal_url, shot):
     page.keyboard.type(prefix)
     wait_for_results(page, "q=" + prefix)
     page.keyboard.press("Escape")  # leaves the box, keeps the search
-    page.wait_for_load_state("networkidle")
+    wait_for_htmx(page)
     expect(page.locator("#queue-q")).to_have_value(prefix)
     assert page.evaluate("document.activeElement.id") != "queue-q"
     page.keyboard.press("j")
@@ -122,3 +124,22 @@ def test_keyboard_and_back_button(page, log_in, portal_url, shot):
     page.wait_for_url(re.compile(".*q=" + re.escape(prefix) + ".*"))
     expect(page.locator("#queue-q")).to_have_value(prefix)
     expect(page.locator(f"#ticket-{number}")).to_be_visible()
+
+
+def test_selection_made_while_results_settle_is_kept(page, log_in, portal_url):
+    """htmx puts a swapped row's classes back when its settle step ends; a row chosen with j in
+    that moment stays chosen (CI once caught the highlight lost with aria-current still set)."""
+    log_in("tickets@demo.test")
+    page.goto(portal_url + "/tickets/")
+    page.evaluate("htmx.config.defaultSettleDelay = 1500")  # widen the moment to hit it for sure
+    prefix = page.locator("[data-testid=customer-email]").first.inner_text()[:6]
+    page.fill("#queue-q", prefix)
+    page.wait_for_url(re.compile(".*q=" + re.escape(prefix) + ".*"))
+    page.wait_for_selector("#queue-results.htmx-settling, #queue-results .htmx-settling",
+                           state="attached")
+    page.locator("#queue-q").blur()
+    page.keyboard.press("j")
+    first = page.locator("#queue-table > tbody").first
+    wait_for_htmx(page)
+    expect(first).to_have_attribute("aria-current", "true")
+    expect(first).to_have_class(re.compile("is-selected"))

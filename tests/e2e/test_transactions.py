@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 
 from tests.e2e.conftest import DEMO_PASSWORD
 from tests.support import browser as browsers
+from tests.support.browser import wait_for_htmx
 
 
 def results_receipts(page) -> list[str]:
@@ -24,13 +25,13 @@ def test_search_open_a_transaction_and_download_its_pdf_receipt(
     assert page.locator("#tx-rows tr").count() >= 10
     page.locator("label[for=type-SALE]").click()  # the type pill; results refresh by themselves
     page.wait_for_url(re.compile(r"types=SALE"))
-    page.wait_for_load_state("networkidle")
+    wait_for_htmx(page)
     receipt = results_receipts(page)[3]
     shot("list")
 
     page.locator("#q").fill(receipt.lower())  # typed, not submitted
     page.wait_for_url(re.compile(rf"q={receipt.lower()}"))
-    page.wait_for_load_state("networkidle")
+    wait_for_htmx(page)
     assert results_receipts(page)[0] == receipt
     assert "date_from" not in page.url and "field=" not in page.url  # only the filters in use
     assert all(r.startswith(receipt) for r in results_receipts(page))

@@ -90,3 +90,14 @@ def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / f"{artifact_name(name)}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def wait_for_htmx(page) -> None:
+    """Wait until no htmx request, swap or settle is under way on ``page``.
+
+    ``wait_for_load_state("networkidle")`` does not do this: once a page has been idle it counts
+    as reached, and htmx pushes the new URL before its settle step puts the swapped elements'
+    classes back (about 20 ms later)."""
+    from playwright.sync_api import expect
+
+    expect(page.locator(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")).to_have_count(0)
