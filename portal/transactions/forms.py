@@ -204,8 +204,6 @@ class OpenTicketForm(FlaskForm):
 
 
 class EmailReceiptForm(FlaskForm):
-    ticket_id = HiddenField()
-    comment = TextAreaField("Comment", validators=[Optional(), Length(max=5000)])
     next = HiddenField()
 
 

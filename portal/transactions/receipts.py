@@ -22,8 +22,6 @@ from portal.accounts.models import LinkedAccount
 from portal.extensions import db
 from portal.notifications.mail import queue_email
 from portal.support import i18n
-from portal.tickets.lifecycle import ActorKind, EventKind, check_comment
-from portal.tickets.models import Ticket, TicketEvent
 from portal.transactions.models import Transaction
 from portal.web.templating import ZERO_DECIMAL, local, money
 
@@ -365,37 +363,10 @@ def queue_receipt(
     return receipt
 
 
-def email_receipt(
-    user,
-    txn: Transaction,
-    *,
-    now: datetime,
-    ticket: Ticket | None = None,
-    comment: str | None = None,
-) -> str:
-    """Queue the receipt to the customer. When sent from a ticket, the ticket's history gets a
-    ``receipt_emailed`` event. Returns the address it went to. The caller checked permissions."""
-    to = txn.customer_email
-    text = (comment or "").strip()
-    number = txn.receipt
-    if ticket is not None:
-        text = check_comment(text) if text else f"Receipt {number} emailed to the customer."
-    receipt = queue_receipt(txn, now=now, user=user, ticket_id=ticket.id if ticket is not None else None)
-    if ticket is not None:
-        db.session.add(
-            TicketEvent(
-                ticket_id=ticket.id,
-                linked_account_id=ticket.linked_account_id,
-                at=now,
-                kind=EventKind.RECEIPT_EMAILED.value,
-                actor_kind=(ActorKind.OWNER if user.is_owner else ActorKind.CLERK).value,
-                actor_user_id=user.id,
-                actor_label=user.full_name[:160],
-                ticket_type=ticket.ticket_type,
-                to_value=to,
-                comment=text,
-                data={"receipt": receipt.number},
-            )
-        )
+def email_receipt(user, txn: Transaction, *, now: datetime) -> str:
+    """Queue the receipt to the customer from the Transactions tab and commit. Returns the
+    address it went to. The caller checked permissions. (From a ticket, the ticket action
+    ``tickets.services.email_receipt`` sends it and records it in the history.)"""
+    queue_receipt(txn, now=now, user=user)
     db.session.commit()
-    return to
+    return txn.customer_email

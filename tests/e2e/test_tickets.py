@@ -143,3 +143,20 @@ def test_selection_made_while_results_settle_is_kept(page, log_in, portal_url):
     wait_for_htmx(page)
     expect(first).to_have_attribute("aria-current", "true")
     expect(first).to_have_class(re.compile("is-selected"))
+
+
+def test_email_the_receipt_from_a_queue_row(page, log_in, portal_url, shot):
+    log_in("tickets@demo.test")
+    page.goto(portal_url + "/tickets/")
+    row = page.locator("#queue-table > tbody").first
+    number = row.get_attribute("id").removeprefix("ticket-")
+    row.get_by_role("button", name=f"Actions for ticket #{number}").click()
+    row.get_by_role("link", name="Email receipt to customer").click()
+    comment = row.get_by_label(re.compile("comment"))
+    expect(comment).to_be_focused()
+    comment.fill("Customer asked for the invoice again.")
+    shot("row-receipt-form")
+    comment.press("Enter")
+    expect(row.get_by_role("status")).to_contain_text("emailed to")
+    page.goto(portal_url + f"/tickets/{number}")
+    expect(page.locator("[data-testid=history]")).to_contain_text("Customer asked for the invoice again.")

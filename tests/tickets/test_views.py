@@ -777,6 +777,52 @@ def test_emailing_the_receipt_is_for_those_who_work_the_ticket(client, login, de
     assert 'id="email-receipt-form"' not in page(client, other)
 
 
+def test_a_queue_row_emails_the_receipt_with_a_comment(client, login, desk, ticket_for):
+    """The row's menu opens a small form in the row: the same ticket action as on the ticket
+    page (a comment, a history event, the version bumped), not a mail without a word."""
+    ticket = ticket_for(desk.keto, email="erin@example.com")
+    version = ticket.version
+    login(desk.clerk)
+    queue = client.get("/tickets/").get_data(as_text=True)
+    row = re.search(rf'<tbody id="ticket-{ticket.id}".*?</tbody>', queue, re.S).group(0)
+    assert f'hx-get="/tickets/{ticket.id}/email-receipt"' in row
+    assert "/transactions/" not in row.split("PDF receipt")[1]  # no comment-less mail any more
+    form = client.get(f"/tickets/{ticket.id}/email-receipt", headers=HX).get_data(as_text=True)
+    assert form.lstrip().startswith(f'<tbody id="ticket-{ticket.id}"')
+    assert f'hx-post="/tickets/{ticket.id}/email-receipt"' in form and 'name="ctx" value="row"' in form
+    assert "erin@example.com" in form
+    short = post(client, ticket, "email-receipt", headers=HX, ctx="row", comment="ok")
+    body = short.get_data(as_text=True)
+    assert body.lstrip().startswith(f'<tbody id="ticket-{ticket.id}"')
+    assert "at least 6 characters" in body and 'value="ok"' in body
+    assert _receipt_mails(ticket) == [] and len(events_of(ticket)) == 1
+    done = post(client, ticket, "email-receipt", headers=HX, ctx="row", comment="Customer asked again.")
+    body = done.get_data(as_text=True)
+    assert body.lstrip().startswith(f'<tbody id="ticket-{ticket.id}"') and 'name="comment"' not in body
+    assert f"Receipt {ticket.receipt} emailed to erin@example.com." in body
+    assert done.headers["HX-Trigger"] == "ticket-changed"
+    [mail] = _receipt_mails(ticket)
+    assert mail.recipient == "erin@example.com"
+    last = events_of(ticket)[-1]
+    assert (last.kind, last.comment, last.actor_user_id) == (
+        "receipt_emailed", "Customer asked again.", desk.clerk.id)
+    # The version check holds here too: after a change the clerk did not see, the row says so
+    # and keeps the comment, and nothing is sent.
+    services.change_email(actor_of(desk.owner), ticket, "new@example.com", "Customer moved house.",
+                          now=desk.clock)
+    stale = post(client, ticket, "email-receipt", headers=HX, ctx="row", version=str(version),
+                 comment="Sending it again.")
+    body = stale.get_data(as_text=True)
+    assert stale.status_code == 409 and body.lstrip().startswith(f'<tbody id="ticket-{ticket.id}"')
+    assert 'value="Sending it again."' in body and "new@example.com" in body
+    assert len(_receipt_mails(ticket)) == 1
+    # Without JavaScript the row's link leads to the ticket page's Receipt card.
+    assert (
+        client.get(f"/tickets/{ticket.id}/email-receipt")
+        .headers["Location"]
+        .endswith(f"/tickets/{ticket.id}#ticket-receipt")
+    )
+
 def test_link_actors_may_not_email_the_receipt(desk, ticket_for):
     ticket = ticket_for(desk.keto)
     for actor in (services.Actor.customer(ticket), services.Actor.vendor_link(desk.keto)):

@@ -82,7 +82,7 @@ def _act(ticket_id: int, perform, done, *, needs=None, slot: str | None = None):
     are shown there."""
     ticket = load_ticket(ticket_id, Action.TICKET_WORK)
     form = ActionForm()
-    from_row = form.ctx.data == "row" and is_fragment_request() and slot is None
+    from_row = form.ctx.data == "row" and is_fragment_request()
     valid = form.validate()
     if valid and needs is not None:
         field, message = needs
@@ -124,15 +124,16 @@ def _act(ticket_id: int, perform, done, *, needs=None, slot: str | None = None):
 
 def _again(ticket, form, from_row, *, status=200, conflict=None, problem=None, slot=None):
     """The form again, with its messages and the user's text (and the ticket as it is now)."""
-    if slot == "receipt":
-        actions = ActionForm(formdata=None, version=form.version.data)
-        return _page(ticket, actions, status=status, conflict=conflict, problem=problem, receipt_form=form)
     if from_row:
+        kind = "receipt" if slot == "receipt" else "email"
         return render(
             "tickets/index.html",
             block="ticket_row",
-            **row_context(ticket, edit_form=form, conflict=conflict, problem=problem),
+            **row_context(ticket, edit_form=form, edit_kind=kind, conflict=conflict, problem=problem),
         ), status
+    if slot == "receipt":
+        actions = ActionForm(formdata=None, version=form.version.data)
+        return _page(ticket, actions, status=status, conflict=conflict, problem=problem, receipt_form=form)
     return _page(ticket, form, status=status, conflict=conflict, problem=problem)
 
 
@@ -247,8 +248,8 @@ def _user_key() -> str:
 @limiter.limit("30 per hour", key_func=_user_key)
 def email_receipt(ticket_id: int):
     """Email the order's receipt to the customer: a ticket action like the others (a comment of
-    at least 6 characters, recorded in the history), with its own small form in the Receipt card.
-    The queue row's menu keeps the transaction route (no comment box there)."""
+    at least 6 characters, recorded in the history), with its own small form in the Receipt card
+    and one the queue row opens (``queue.receipt_form``)."""
     return _act(
         ticket_id,
         lambda actor, t, form, now: services.email_receipt(

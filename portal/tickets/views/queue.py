@@ -84,7 +84,6 @@ def _queue(nickname: str | None = None):
         first_url=url_for(endpoint, **here, **args)
         if page.cursor and not is_fragment_request()
         else None,
-        queue_url=request.full_path if request.args else request.path,
         links=links,
         csrf=generate_csrf(),
         all_statuses_url=url_for(
@@ -134,7 +133,9 @@ def row_links() -> dict[str, str]:
         "row": template("tickets.row", "ticket_id"),
         "order": template("transactions.show", "txn_id"),
         "pdf": template("transactions.receipt_pdf", "txn_id"),
-        "email_receipt": template("transactions.email_receipt", "txn_id"),
+        "receipt_anchor": template("tickets.show", "ticket_id", _anchor="ticket-receipt"),
+        "receipt_form": template("tickets.receipt_form", "ticket_id"),
+        "email_receipt": template("tickets.email_receipt", "ticket_id"),
         "queue": url_for("tickets.index"),
     }
 
@@ -196,3 +197,20 @@ def email_form(ticket_id: int):
         return redirect_to(url_for("tickets.show", ticket_id=ticket.id, _anchor="change-email"))
     form = forms.ActionForm(formdata=None, version=ticket.version, ctx="row")
     return render("tickets/index.html", block="ticket_row", **row_context(ticket, edit_form=form))
+
+
+@bp.get("/<int:ticket_id>/email-receipt")
+@require(Action.TICKET_WORK)
+def receipt_form(ticket_id: int):
+    """The queue row with its "email receipt" form open: emailing the receipt is a ticket
+    action, so it asks for the comment the history records (without JavaScript: the ticket
+    page's Receipt card)."""
+    ticket = load_ticket(ticket_id, Action.TICKET_WORK)
+    if not is_fragment_request():
+        return redirect_to(url_for("tickets.show", ticket_id=ticket.id, _anchor="ticket-receipt"))
+    form = forms.ActionForm(formdata=None, version=ticket.version, ctx="row")
+    return render(
+        "tickets/index.html",
+        block="ticket_row",
+        **row_context(ticket, edit_form=form, edit_kind="receipt"),
+    )

@@ -11,12 +11,11 @@ from flask_login import current_user
 
 from portal.authz.permissions import Action
 from portal.authz.policy import can
-from portal.authz.scope import current_principal, load_or_404
+from portal.authz.scope import current_principal
 from portal.extensions import db, limiter
 from portal.tickets import lifecycle
 from portal.tickets import services as ticket_services
 from portal.tickets.lifecycle import Refused, Status, TicketType
-from portal.tickets.models import Ticket
 from portal.transactions import bp, queries, receipts, subscriptions
 from portal.transactions import services as txn_services
 from portal.transactions.forms import (
@@ -259,31 +258,15 @@ def receipt_pdf(txn_id: int):
 @require(Action.TRANSACTION_VIEW)
 @limiter.limit("30 per hour", key_func=_user_key)
 def email_receipt(txn_id: int):
-    """Email the receipt to the customer (through the outbox). From a ticket page, pass
-    ``ticket_id`` (and a comment): the ticket's history records it."""
+    """Email the receipt to the customer (through the outbox). A ticket sends it with its own
+    action (``tickets.email_receipt``), which records it in the ticket's history."""
     txn, access = queries.load_transaction(txn_id)
     if txn.linked_account_id not in current_principal().active_account_ids:
         abort(403)  # a removed account is read only
     form = EmailReceiptForm()
-    ticket = None
-    if form.ticket_id.data:
-        ticket = load_or_404(Ticket, form.ticket_id.data, Action.TICKET_WORK)
-        if ticket.linked_account_id != txn.linked_account_id or ticket.receipt != txn.sale_receipt:
-            abort(404)
     back = safe_next(form.next.data) or url_for("transactions.show", txn_id=txn.id)
     if form.validate_on_submit():
-        try:
-            to = receipts.email_receipt(
-                current_user, txn, now=utcnow(), ticket=ticket, comment=form.comment.data
-            )
-        except Refused as exc:
-            db.session.rollback()
-            return render(
-                "transactions/show.html",
-                block="email_receipt",
-                **detail_context(txn, access, email_form=form),
-                email_error=exc.message,
-            )
+        to = receipts.email_receipt(current_user, txn, now=utcnow())
         message = f"Receipt {txn.receipt} emailed to {to}."
         if is_fragment_request():
             return render(

@@ -68,6 +68,9 @@ ROUTES = {
     "tickets.email_form": {
         "GET": Case(_ticket("/email", fresh=False), scoped(303, allowed=WORKERS, coarse=SINGLES))
     },
+    "tickets.receipt_form": {
+        "GET": Case(_ticket("/email-receipt", fresh=False), scoped(303, allowed=WORKERS, coarse=SINGLES))
+    },
     "tickets.comment": {
         "POST": Case(_ticket("/comment"), scoped(303, allowed=WORKERS, coarse=SINGLES), data=COMMENT)
     },
