@@ -146,6 +146,15 @@ def refresh_planner_statistics():
     return refresh_statistics()
 
 
+@huey.periodic_task(crontab(minute="41"))
+@with_app
+def purge_idempotency_keys():
+    """API ``Idempotency-Key`` answers are kept 24 hours; drop the older ones of every user."""
+    from portal.api import idempotency
+
+    return idempotency.purge(utcnow())
+
+
 def kick_outbox() -> None:
     """Ask the worker to deliver now (it also runs every minute). Synchronous when immediate."""
     if current_app.config.get("HUEY_IMMEDIATE") and not huey.immediate:

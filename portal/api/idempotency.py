@@ -39,6 +39,14 @@ def fingerprint() -> str:
     return hashlib.sha256(f"{request.method} {request.path}\n{raw}".encode()).hexdigest()
 
 
+def purge(now) -> int:
+    """Forget the keys older than ``KEEP_FOR``, of every user (an hourly task; a user's own
+    old keys also go at their next keyed write). Returns how many."""
+    result = db.session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < now - KEEP_FOR))
+    db.session.commit()
+    return result.rowcount or 0
+
+
 def run(user, action, respond):
     """Answer the request with ``action()`` (which commits through a ticket service), or replay
     the answer stored under the request's ``Idempotency-Key``.

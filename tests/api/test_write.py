@@ -245,6 +245,28 @@ def test_opening_a_ticket_is_idempotent_too(api, shop):
                              .where(Ticket.transaction_id == shop.sale.id)) == 2
 
 
+def test_answers_are_kept_a_day_then_purged_for_every_user(api, shop):
+    from portal.api import idempotency
+    from portal.api.models import IdempotencyKey
+
+    url = f"/api/v1/tickets/{shop.ticket.id}/comments"
+    headers = {"Idempotency-Key": "kept-a-day"}
+    assert api(shop.writer_key).post(url, json={"comment": COMMENT}, headers=headers).status_code == 201
+    assert api(shop.owner_key).post(url, json={"comment": COMMENT}, headers=headers).status_code == 201
+    stored = db.session.scalars(select(IdempotencyKey.created_at)).all()
+    assert len(stored) == 2
+    newest = max(stored)
+    assert idempotency.purge(newest + idempotency.KEEP_FOR - timedelta(seconds=1)) == 0
+    replay = api(shop.writer_key).post(url, json={"comment": COMMENT}, headers=headers)
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert idempotency.purge(newest + idempotency.KEEP_FOR + timedelta(seconds=1)) == 2
+    assert db.session.scalar(select(func.count()).select_from(IdempotencyKey)) == 0
+    # The key is free again: the same request now acts (a new comment).
+    again = api(shop.writer_key).post(url, json={"comment": COMMENT}, headers=headers)
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again.headers
+    assert len(events_of(shop.ticket.id)) == 4
+
+
 @pytest.mark.parametrize("key", ["", "has space", "x" * 101, "tab\there"])
 def test_a_malformed_idempotency_key_is_400(api, shop, key):
     response = api(shop.writer_key).post(f"/api/v1/tickets/{shop.ticket.id}/comments",

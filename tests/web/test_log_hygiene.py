@@ -102,8 +102,9 @@ def test_the_development_servers_request_log_masks_tokens(app):
 def test_a_whole_sign_up_logs_none_of_its_secrets(client, caplog):
     """Sign up, confirm from the mail, set the password, log out, fail and succeed a login:
     no password, PIN, answer or link token appears in any log record."""
-    # Alembic's fileConfig (tests that run migrations) disables the loggers that existed then;
-    # switch them back on, or this test would read nothing and pass for it.
+    # A logging.config call elsewhere in the session (migrations/env.py keeps existing loggers
+    # on, others may not) could have disabled loggers; switch them back on, or this test would
+    # read nothing and pass for it.
     disabled = [logger for logger in logging.root.manager.loggerDict.values()
                 if isinstance(logger, logging.Logger) and logger.disabled]
     for logger in disabled:
