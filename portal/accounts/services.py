@@ -584,6 +584,9 @@ def update_settings(owner: User, account: LinkedAccount, values: dict, *, now: d
     if "timezone" in changes:
         ZoneInfo(account.timezone)  # validated by the form; fail loudly otherwise
         rebuild_daily(account)
+        from portal.tickets.services import move_deadlines_off_weekends
+
+        move_deadlines_off_weekends(account)
     audit.record(
         "account.settings_changed",
         actor=owner,

@@ -489,8 +489,15 @@ def change_type(
     if to_type.is_money:
         check_order_allows(to_type, state.order)
         _check_window(by, state.sale_at, now, rules, state.escalated)
-        # Turned into a request by either side: processed within 24 h from now.
-        return _schedule_process(changed, now, rules, vendor=False)
+        # The vendor's own pending request stays the vendor's (5 minutes from the change,
+        # still editable); anything else turned into a request is processed 24 h from now.
+        own = (
+            by is Party.VENDOR
+            and state.ticket_type.is_money
+            and state.vendor_initiated
+            and state.refund_state is RefundState.REQUESTED
+        )
+        return _schedule_process(changed, now, rules, vendor=own)
     return _schedule_tech(changed, now, by, rules)
 
 

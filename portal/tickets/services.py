@@ -538,7 +538,61 @@ def change_email(
     )
     event = _event(ticket, actor, EventKind.EMAIL_CHANGED, now, comment=text,
                    from_value=before, to_value=new_email)
+    if actor.kind is not ActorKind.CUSTOMER:
+        _tell_old_address(ticket, before, new_email, now)
     return _finish(ticket, event, "ticket_changed", now)
+
+
+def _tell_old_address(ticket: Ticket, old: str, new: str, now: datetime) -> None:
+    """The ticket's mails now go to the new address; the old one is told of the change, so a
+    customer whose address was changed by someone posing as them finds out (the order page's
+    own change mails both addresses itself)."""
+    from portal.notifications.mail import queue_email
+    from portal.support import i18n
+
+    account = ticket.linked_account
+    t = i18n.translator(ticket.locale)
+    queue_email(
+        "support_email_changed",
+        to=old,
+        subject=t("email_notice.subject", receipt=ticket.receipt),
+        context={"t": t, "lang": t.locale, "order": ticket.transaction, "account": account,
+                 "old": old, "new": new, "when": t.datetime(now, account.timezone),
+                 "contact": account.notification_email},
+        now=now,
+        linked_account_id=account.id,
+        master_account_id=account.master_account_id,
+        ticket_id=ticket.id,
+    )
+
+
+def move_deadlines_off_weekends(account) -> int:
+    """After a sandbox account's time zone changed: a timer set under the old zone may now fall
+    on a Saturday or Sunday, where the portal never acts (DOMAIN.md §6); move it to Monday, same
+    local time, as if it had been set in the new zone. The caller commits. Returns how many
+    moved. A plain UPDATE: the ticket's own fields and version stay as they are."""
+    if not account.is_sandbox:
+        return 0  # ClickBank keeps its own clock; the portal only shows it
+    zone = ZoneInfo(account.timezone)
+    moved = 0
+    due = db.session.execute(
+        select(Ticket.id, Ticket.next_action_at).where(
+            Ticket.linked_account_id == account.id,
+            Ticket.status != lifecycle.Status.CLOSED.value,
+            Ticket.next_action_at.is_not(None),
+        )
+    ).all()
+    for ticket_id, at in due:
+        later = lifecycle.weekend_adjusted(at, zone)
+        if later != at:
+            db.session.execute(
+                update(Ticket)
+                .where(Ticket.id == ticket_id, Ticket.next_action_at == at)
+                .values(next_action_at=later)
+                .execution_options(synchronize_session=False)
+            )
+            moved += 1
+    return moved
 
 
 def record_return(actor: Actor, ticket: Ticket, step: str, comment: str, *, now: datetime, expected_version=None) -> Ticket:

@@ -86,6 +86,23 @@ def test_vendor_refund_is_processed_after_five_minutes_and_may_be_closed_before(
     assert closed.status is Status.CLOSED and closed.refund_state is RefundState.WITHDRAWN
 
 
+def test_the_vendor_changing_its_own_request_keeps_it_the_vendors():
+    """Refund → cancellation within the 5 minutes: still the vendor's request, processed 5
+    minutes after the change and still editable (no "customer agreed" needed to close it)."""
+    at = local(NY, 2026, 11, 17, 10, 0)
+    state = opened(by=Party.VENDOR, at=at)
+    changed = lc.change_type(state, TicketType.CANCEL, by=Party.VENDOR, now=at + timedelta(minutes=2),
+                             rules=rules())
+    assert changed.ticket_type is TicketType.CANCEL and changed.vendor_initiated
+    assert changed.next_action_at == at + timedelta(minutes=7)
+    closed = lc.close(changed, by=Party.VENDOR, now=at + timedelta(minutes=3))
+    assert closed.refund_state is RefundState.WITHDRAWN
+    # The customer turning the vendor's request around makes it the customer's (24 h).
+    theirs = lc.change_type(state, TicketType.CANCEL, by=Party.CUSTOMER, now=at + timedelta(minutes=2),
+                            rules=rules())
+    assert not theirs.vendor_initiated and theirs.next_action_at == at + timedelta(hours=24, minutes=2)
+
+
 def test_vendor_needs_customer_consent_to_close_or_change_a_customer_request():
     state = opened()
     with pytest.raises(Refused) as err:

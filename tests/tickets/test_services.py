@@ -155,9 +155,52 @@ def test_changing_the_email_updates_the_order_too(make, shop):
     assert ticket.customer_email == sale.customer_email == "new@example.com"
 
 
+def test_a_clerk_changing_the_email_tells_the_old_address(make, shop):
+    """The ticket's mails follow the new address; the old one hears of the change (someone
+    posing as the customer to support must not move an order away unnoticed)."""
+    _, account, clerk = shop
+    sale = make.sale(account, at=MONDAY - timedelta(days=3), email="old@example.com")
+    ticket = make.ticket(sale, now=MONDAY)
+    before = db.session.scalar(select(func.max(OutboxMessage.id)))
+    services.change_email(clerk_actor(clerk), ticket, "new@example.com", "Customer asked by phone.",
+                          now=MONDAY)
+    sent = db.session.execute(
+        select(OutboxMessage.kind, OutboxMessage.recipient, OutboxMessage.payload)
+        .where(OutboxMessage.id > before)
+    ).all()
+    to_old = [m for m in sent if m.recipient == "old@example.com"]
+    assert [m.kind for m in to_old] == ["support_email_changed"]
+    assert "new@example.com" in to_old[0].payload["text"] and sale.receipt in to_old[0].payload["text"]
+    assert {m.recipient for m in sent} == {"old@example.com", "new@example.com", "help@ketovital.test"}
+
+
 def test_a_subscription_refund_stops_billing_when_the_money_goes_back(make, shop):
     _, account, _ = shop
     sale = make.sale(account, at=MONDAY - timedelta(days=20), recurring=True)
     make.ticket(sale, ticket_type="refund", now=MONDAY)
     sweep.run(MONDAY + timedelta(hours=24))  # processed, not yet settled
     assert db.session.scalar(select(Subscription.status)) == "cancelled"
+
+
+def test_a_new_time_zone_moves_timers_that_now_fall_on_a_weekend(make, shop):
+    """A refund asked for on Thursday 18:00 in Los Angeles is due Friday 18:00 there. If the
+    owner then moves the account to Tokyo, that moment is Saturday 11:00 in Tokyo: it waits
+    for Monday 11:00 Tokyo time instead of being processed on the weekend."""
+    from zoneinfo import ZoneInfo
+
+    from portal.accounts import services as accounts
+
+    owner, account, _ = shop
+    account.timezone = "America/Los_Angeles"
+    db.session.commit()
+    thursday = datetime(2026, 11, 19, 18, 0, tzinfo=ZoneInfo("America/Los_Angeles"))
+    sale = make.sale(account, at=thursday - timedelta(days=3))
+    ticket = make.ticket(sale, ticket_type="refund", now=thursday.astimezone(timezone.utc))
+    friday_evening = datetime(2026, 11, 21, 2, 0, tzinfo=timezone.utc)  # Sat 11:00 in Tokyo
+    assert ticket.next_action_at == friday_evening
+    accounts.update_settings(owner, account, {"timezone": "Asia/Tokyo"}, now=thursday)
+    db.session.refresh(ticket)
+    monday_tokyo = datetime(2026, 11, 23, 11, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
+    assert ticket.next_action_at == monday_tokyo
+    assert sweep.run(friday_evening) == {}
+    assert sweep.run(monday_tokyo.astimezone(timezone.utc)) == {"processing": 1}
