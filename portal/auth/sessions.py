@@ -16,7 +16,7 @@ from portal.db_setup import begins_write, writing
 from portal.extensions import db
 
 TOUCH_EVERY = timedelta(seconds=60)
-REMEMBER_LIFETIME = timedelta(days=30)
+REMEMBER_LIFETIME = timedelta(days=30)  # the longest "remember me" lasts, whatever the settings
 
 
 def _hash(token: str) -> str:
@@ -45,7 +45,10 @@ def start(user: User, *, now: datetime, remember: bool = False, second_factor_do
 
 def is_expired(row: UserSession, now: datetime) -> bool:
     cfg = current_app.config
-    absolute = REMEMBER_LIFETIME if row.remember else cfg["SESSION_ABSOLUTE_LIFETIME"]
+    if row.remember:  # the cookie's lifetime is the session's: a copied cookie dies with it
+        absolute = min(cfg["REMEMBER_COOKIE_DURATION"], REMEMBER_LIFETIME)
+    else:
+        absolute = cfg["SESSION_ABSOLUTE_LIFETIME"]
     if now >= row.created_at + absolute:
         return True
     return not row.remember and now >= row.last_seen_at + cfg["SESSION_IDLE_TIMEOUT"]

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from portal import audit
 from portal.accounts.models import AccountSource, AccountStatus, LinkedAccount, MasterAccount
 # One nickname rule for sign-up and the Accounts tab (ClickBank's: 5 to 10 letters and digits).
-from portal.accounts.services import nickname_problem, normalise_nickname  # noqa: F401 (re-exported)
+from portal.accounts.services import next_colour, nickname_problem, normalise_nickname  # noqa: F401 (re-exported)
 from portal.auth import hashing, services
 from portal.auth.models import OneTimeToken, Role, SecurityAnswer, TokenPurpose, User
 from portal.auth.questions import Entry, clean_hint
@@ -171,6 +171,7 @@ def link_first_account(master: MasterAccount, owner: User, *, nickname: str, pas
         master_account_id=master.id, nickname=nickname, source=AccountSource.SANDBOX,
         status=AccountStatus.PENDING, timezone=timezone, account_email=owner.email,
         credentials_enc=encrypt(json.dumps({"password": password})), created_at=now,
+        colour=next_colour(master.id),
     )
     db.session.add(account)
     db.session.flush()

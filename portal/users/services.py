@@ -396,7 +396,8 @@ def update_details(manager: Manager, target: User, *, first_name: str, last_name
 def update_permissions(manager: Manager, target: User, *, perms, account_ids,
                        now: datetime) -> bool:
     """Set ``target``'s permissions and accounts. Only what the manager holds is touched (the
-    owner holds everything; grants of removed accounts are kept for a re-link). Takes effect at
+    owner holds everything; a grant of an account the manager cannot grant is left as it is --
+    removing an account ends its grants, so a re-linked account starts with none). Takes effect at
     the target's next request: the principal is computed per request. Returns whether anything
     changed."""
     principal = manager.principal

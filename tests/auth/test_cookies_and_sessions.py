@@ -195,6 +195,24 @@ def test_a_remembered_session_lasts_thirty_days_without_idle_timeout(make):
     assert sessions.load(token, now=start + timedelta(days=30, seconds=1)) is None
 
 
+def test_a_shorter_remember_setting_ends_the_session_on_the_server_too(app, make):
+    """The server keeps a remembered session as long as the cookie is meant to live: a copied
+    cookie is refused once that time is over (never more than 30 days, whatever the setting)."""
+    owner = make.owner()
+    start = utcnow()
+    token = sessions.start(owner, now=start, remember=True)
+    db.session.commit()
+    saved = app.config["REMEMBER_COOKIE_DURATION"]
+    try:
+        app.config["REMEMBER_COOKIE_DURATION"] = timedelta(days=7)
+        assert sessions.load(token, now=start + timedelta(days=6)) is not None
+        assert sessions.load(token, now=start + timedelta(days=7, seconds=1)) is None
+        app.config["REMEMBER_COOKIE_DURATION"] = timedelta(days=90)
+        assert sessions.load(token, now=start + timedelta(days=30, seconds=1)) is None
+    finally:
+        app.config["REMEMBER_COOKIE_DURATION"] = saved
+
+
 # --- hashes (S11) ---------------------------------------------------------------------------------
 
 

@@ -46,6 +46,9 @@ def test_sign_up_creates_the_owner_answers_pin_and_pending_account_and_mails_the
     assert "Rex" not in answers[0].answer_hash
     account = db.session.scalar(select(LinkedAccount).where(LinkedAccount.nickname == "norashop"))
     assert (account.status, account.source, account.timezone) == ("pending", "sandbox", "Europe/Berlin")
+    from portal.accounts.services import PALETTE
+
+    assert account.colour == PALETTE[0]  # the Dashboard's first colour, like an added account's
     assert account.master_account_id == owner.master_account_id
     assert "sandbox-pass" in decrypt(account.credentials_enc) and "sandbox-pass" not in account.credentials_enc
     [mail] = mails("signup_confirm")
