@@ -72,6 +72,7 @@ EVENT_LABELS = {
     "twofa.enrolment_started": "Two-factor set-up started",
     "twofa.enabled": "Two-factor authentication turned on",
     "twofa.disabled": "Two-factor authentication turned off",
+    "twofa.reset": "Two-factor authentication reset by a manager",
     "twofa.recovery_codes_renewed": "New recovery codes made",
     "twofa.recovery_code_used": "Recovery code used",
     "twofa.required_for_clerks": "Two-factor required for clerks",
@@ -80,7 +81,8 @@ EVENT_LABELS = {
     "sessions.ended_one": "Signed out a session",
 }
 DANGER = {"login.failure", "login.lock", "login.locked_attempt", "stepup.failure", "stepup.blocked",
-          "recovery.failure", "recovery.locked", "password.change_failed", "twofa.disabled"}
+          "recovery.failure", "recovery.locked", "password.change_failed", "twofa.disabled",
+          "twofa.reset"}
 
 
 def _me() -> User:

@@ -77,6 +77,12 @@ class DeleteForm(_StepUp):
         super().__init__(*args, **kwargs)
 
 
+class TwoFactorResetForm(_StepUp):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("prefix", "tfr")
+        super().__init__(*args, **kwargs)
+
+
 class KeyForm(_StepUp):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("prefix", "key")

@@ -215,6 +215,7 @@ EVENT_TEXT = {
     "user.disabled": "Disabled",
     "user.enabled": "Enabled",
     "user.deleted": "Deleted",
+    "twofa.reset": "Two-factor authentication reset",
     "user.create_refused": "New user refused: that email address can't be used",
     "recovery.not_sent": "Reset requested; no link sent (this login can't use one)",
     "api_key.created": "API key created",
@@ -490,6 +491,26 @@ def set_enabled(manager: Manager, target: User, enabled: bool, *, now: datetime)
         ended = sessions.end_all(target, now=now)
     audit.record("user.enabled" if enabled else "user.disabled", user=target, actor=manager.user,
                  now=now, **({} if enabled else {"sessions_ended": ended}))
+    db.session.commit()
+    return True
+
+
+def reset_two_factor(manager: Manager, target: User, *, now: datetime) -> bool:
+    """For a clerk who lost their authenticator and their recovery codes: turn their 2FA off
+    (secret and recovery codes gone), end their sessions, tell them by mail. If the owner
+    requires 2FA for clerks, they set it up again at their next login. Returns whether it was
+    on."""
+    from portal.auth import totp
+    from portal.auth.services import queue_auth_mail
+
+    _require_edit(manager, target)
+    if not totp.is_enabled(target):
+        return False
+    totp.disable(target)
+    ended = sessions.end_all(target, now=now)
+    audit.record("twofa.reset", user=target, actor=manager.user, now=now, sessions_ended=ended)
+    queue_auth_mail("twofa_reset", target, "Your two-factor authentication was reset", now=now,
+                    by=manager.user)
     db.session.commit()
     return True
 

@@ -16,7 +16,15 @@ from portal.authz.scope import current_principal, user_subject
 from portal.extensions import limiter
 from portal.types import utcnow
 from portal.users import apikeys, bp, services
-from portal.users.forms import DeleteForm, DetailsForm, FilterForm, KeyForm, PermissionsForm, UserForm
+from portal.users.forms import (
+    DeleteForm,
+    DetailsForm,
+    FilterForm,
+    KeyForm,
+    PermissionsForm,
+    TwoFactorResetForm,
+    UserForm,
+)
 from portal.web.decorators import require
 from portal.web.htmx import is_fragment_request, redirect_to, render
 
@@ -129,6 +137,7 @@ def _show(target, *, status: int = 200, block: str | None = None, **forms):
     forms.setdefault("perm_form", _perm_form(target, principal))
     forms.setdefault("delete_form", DeleteForm(formdata=None))
     forms.setdefault("key_form", KeyForm(formdata=None))
+    forms.setdefault("twofa_form", TwoFactorResetForm(formdata=None))
     editable = can(principal, Action.USER_EDIT, row.subject)
     key_manageable = can(principal, Action.USER_API_KEY, row.subject)
     # Someone a supervisor may only look at keeps their security history and key to themselves.
@@ -266,6 +275,29 @@ def delete(user_id: int):
         abort(403)
     flash(f"{name} was deleted. Their name stays on the tickets they worked.", "success")
     return redirect_to(url_for("users.index"))
+
+
+@bp.post("/<int:user_id>/two-factor/reset")
+@require(Action.USERS_MANAGE)
+def reset_two_factor(user_id: int):
+    """Turn off the 2FA of a clerk who lost their authenticator (PIN re-check)."""
+    principal, target = _load(user_id)
+    _require_edit(principal, target)
+    form = TwoFactorResetForm()
+    if not form.validate():
+        form.keep_passed_check()
+        return _show(target, twofa_form=form, block="twofa_card")
+    try:
+        was_on = services.reset_two_factor(_manager(), target, now=utcnow())
+    except services.NotAllowed:
+        abort(403)
+    message = (f"Two-factor authentication is off for {target.full_name}; their sessions ended "
+               "and they were told by email." if was_on
+               else f"{target.full_name} has no two-factor authentication to reset.")
+    if is_fragment_request():
+        return _show(target, block="twofa_card", twofa_message=message)
+    flash(message, "success")
+    return redirect_to(url_for("users.show", user_id=target.id))
 
 
 @bp.post("/<int:user_id>/api-key")

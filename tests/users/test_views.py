@@ -350,7 +350,8 @@ def test_supervisor_never_edits_the_owner_themselves_or_someone_holding_more(tea
     for action, data in [("permissions", perm_data("orders_tickets", stepup=PASSWORD)),
                          ("details", {"first_name": "X", "last_name": "Y"}),
                          ("reset-password", {}), ("disable", {}), ("enable", {}),
-                         ("delete", {"delete-stepup": PASSWORD}), ("api-key", {"key-stepup": PASSWORD})]:
+                         ("delete", {"delete-stepup": PASSWORD}), ("api-key", {"key-stepup": PASSWORD}),
+                         ("two-factor/reset", {"tfr-stepup": PASSWORD})]:
         assert client.post(f"/users/{user.id}/{action}", data=data).status_code == 403, action
     db.session.refresh(user)
     assert user.is_enabled and user.deleted_at is None
@@ -554,6 +555,44 @@ def test_disabling_ends_sessions_at_the_next_request_and_stops_the_key(team, app
     assert apikeys.authenticate(key, now=now) is not None
     client_for(app, team.clerk)
     assert audit_events(team.clerk, "user.enabled")
+
+
+# --- two-factor reset ------------------------------------------------------------------------------
+
+
+def test_the_owner_resets_a_clerks_lost_two_factor(team, app, as_owner, client, now):
+    """A clerk lost their phone and recovery codes: the owner turns their 2FA off (PIN
+    re-check); the clerk's sessions end, they are told by mail, and log in with the password."""
+    from portal.auth import totp
+    from portal.auth.models import RecoveryCode
+
+    tina = client_for(app, team.clerk)
+    totp.begin_enrolment(team.clerk)
+    totp.enable(team.clerk, now=now)
+    db.session.commit()
+    page = client.get(f"/users/{team.clerk.id}").get_data(as_text=True)
+    assert 'id="twofa-card"' in page and "Reset two-factor" in page
+    wrong = client.post(f"/users/{team.clerk.id}/two-factor/reset", data={"tfr-stepup": "1111"},
+                        headers=HX)
+    assert "That PIN is not right." in wrong.get_data(as_text=True)
+    db.session.refresh(team.clerk)
+    assert totp.is_enabled(team.clerk)
+    done = client.post(f"/users/{team.clerk.id}/two-factor/reset", data={"tfr-stepup": PIN},
+                       headers=HX)
+    body = done.get_data(as_text=True)
+    assert done.status_code == 200 and 'data-testid="twofa-reset"' in body
+    db.session.expire_all()
+    assert not totp.is_enabled(team.clerk) and team.clerk.totp_secret_enc is None
+    assert db.session.scalar(select(func.count()).select_from(RecoveryCode)
+                             .where(RecoveryCode.user_id == team.clerk.id)) == 0
+    assert tina.get("/tickets/").status_code in (302, 303)  # her session ended
+    [row] = audit_events(team.clerk, "twofa.reset")
+    assert row.actor_id == team.owner.id and row.details["sessions_ended"] >= 1
+    [mail] = [m for m in mail_to(team.clerk.email) if "two-factor" in m.subject.lower()]
+    assert "turned off two-factor" in mail.payload["text"]
+    again = client_for(app, team.clerk)  # the password alone lets her in
+    assert again.get("/tickets/").status_code == 200
+    assert 'id="twofa-card"' not in client.get(f"/users/{team.clerk.id}").get_data(as_text=True)
 
 
 # --- delete --------------------------------------------------------------------------------------

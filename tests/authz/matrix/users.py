@@ -77,4 +77,6 @@ ROUTES = {
     "users.enable": {"POST": Case(_fresh("enable"), _on_user(303))},
     "users.delete": {"POST": Case(_fresh("delete"), _on_user(303))},
     "users.regenerate_key": {"POST": Case(_fresh("api-key"), _on_user(200))},
+    # The fresh clerk has no 2FA: an allowed manager is told so (303 back to the user's page).
+    "users.reset_two_factor": {"POST": Case(_fresh("two-factor/reset"), _on_user(303))},
 }
