@@ -14,11 +14,11 @@ import re
 import pytest
 from sqlalchemy import select
 
+from portal.authz.scope import principal_for
 from portal.extensions import db
 from portal.notifications.models import OutboxMessage
 from portal.tickets import services as ticket_services
 from portal.tickets.models import Ticket
-from portal.authz.scope import principal_for
 from tests.conftest import HX
 from tests.transactions.conftest import days_ago
 
