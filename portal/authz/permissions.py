@@ -45,7 +45,7 @@ class Action(StrEnum):
     TAB_DASHBOARD = "tab.dashboard"
     TAB_ACCOUNTS = "tab.accounts"
     TAB_TICKETS = "tab.tickets"
-    TAB_TRANSACTIONS = "tab.transactions"
+    TAB_TRANSACTIONS = "tab.transactions"  # Search Orders (Orders/Tickets alone: via Tickets)
     TAB_REPORTS = "tab.reports"
     TAB_USERS = "tab.users"
 
@@ -57,7 +57,7 @@ class Action(StrEnum):
     TICKET_REFUND = "ticket.refund"  # open/allow refunds and cancellations, process escalations
 
     TRANSACTION_VIEW = "transaction.view"
-    TRANSACTION_SEARCH = "transaction.search"  # the Transactions tab's search (results scoped)
+    TRANSACTION_SEARCH = "transaction.search"  # the transaction search (results scoped)
     TRANSACTION_SEARCH_ALL = "transaction.search_all"  # every transaction, not only ticket-tied
     SUBSCRIPTION_MANAGE = "subscription.manage"
 

@@ -69,7 +69,11 @@ def can(actor, action: Action | str, obj=None) -> bool:
         case Action.TICKET_REFUND | Action.SUBSCRIPTION_MANAGE:
             working = actor.has(Perm.ORDERS_TICKETS) or actor.has(Perm.SEARCH_ORDERS)
             return working and actor.has(Perm.REFUND_AUTHORITY) and _writable(actor, obj)
-        case Action.TAB_TRANSACTIONS | Action.TRANSACTION_SEARCH:
+        case Action.TAB_TRANSACTIONS:
+            # The tab is Search Orders' (issue 5: an Orders/Tickets-only clerk sees only the
+            # Tickets tab); they reach the ticket-tied search from the Tickets tab instead.
+            return actor.has(Perm.SEARCH_ORDERS)
+        case Action.TRANSACTION_SEARCH:
             # Orders/Tickets alone searches too, but finds only transactions tied to tickets.
             return actor.has(Perm.SEARCH_ORDERS) or actor.has(Perm.ORDERS_TICKETS)
         case Action.TRANSACTION_SEARCH_ALL:

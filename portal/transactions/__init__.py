@@ -23,4 +23,6 @@ def init_app(app: Flask) -> None:
         view_func=search.account_export,
     )
     app.jinja_env.globals["handoff_panel"] = handoff.panel_for
+    app.jinja_env.globals["ticket_home"] = handoff.ticket_home
+    app.jinja_env.globals["user_may_view_ticket"] = handoff.user_may_view_ticket
     app.jinja_env.filters["tx_ago"] = handoff.ago

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from flask import url_for
 from sqlalchemy import func, select
 
 from portal.authz.permissions import Action
@@ -87,6 +88,22 @@ class Panel:
     @property
     def shows_process(self) -> bool:
         return self.pending and self.can_refund
+
+
+def ticket_home(ticket: Ticket, principal: Principal | None = None) -> str:
+    """Where to look at ``ticket``: its page, or -- for someone who may work its order but not
+    view tickets (Search Orders without Orders/Tickets, e.g. a refund authority) -- its order's
+    page, which lists the ticket and its hand-off panel (never a link into a 403)."""
+    if can(principal or current_principal(), Action.TICKET_VIEW, ticket):
+        return url_for("tickets.show", ticket_id=ticket.id)
+    return url_for("transactions.show", txn_id=ticket.transaction_id)
+
+
+def user_may_view_ticket(user, ticket: Ticket) -> bool:
+    """For mail to ``user`` (no request of theirs to ask): may they open the ticket page?"""
+    from portal.authz.scope import principal_for
+
+    return can(principal_for(user), Action.TICKET_VIEW, ticket)
 
 
 def panel_for(ticket: Ticket, principal: Principal | None = None) -> Panel:

@@ -26,7 +26,12 @@ ALL = (Perm.ORDERS_TICKETS, Perm.SEARCH_ORDERS, Perm.API_READ, Perm.API_WRITE, P
 @pytest.mark.parametrize("who, expected", [
     (principal(owner=True), ["Dashboard", "Accounts", "Tickets", "Transactions", "Reports", "Users"]),
     (principal(*ALL), ["Tickets", "Transactions", "Reports", "Users"]),
-    (principal(Perm.ORDERS_TICKETS), ["Tickets", "Transactions"]),  # ticket-tied results only
+    # Orders/Tickets alone: only the Tickets tab (issue 5); its ticket-tied search is reached
+    # from the Tickets tab (test_orders_tickets_alone_searches_without_the_transactions_tab).
+    (principal(Perm.ORDERS_TICKETS), ["Tickets"]),
+    (principal(Perm.ORDERS_TICKETS, Perm.REFUND_AUTHORITY), ["Tickets"]),
+    (principal(Perm.SEARCH_ORDERS), ["Transactions"]),
+    (principal(Perm.SEARCH_ORDERS, Perm.REFUND_AUTHORITY), ["Transactions"]),
     (principal(Perm.ORDERS_TICKETS, Perm.SEARCH_ORDERS), ["Tickets", "Transactions"]),
     (principal(Perm.ORDERS_TICKETS, Perm.SEARCH_ORDERS, Perm.MANAGE_USERS),
      ["Tickets", "Transactions", "Reports", "Users"]),
@@ -58,6 +63,19 @@ def test_orders_tickets_alone_sees_only_transactions_tied_to_tickets():
     # Both search (issue 8 item 1); only Search Orders finds every transaction.
     assert can(clerk, Action.TRANSACTION_SEARCH) and not can(clerk, Action.TRANSACTION_SEARCH_ALL)
     assert can(searcher, Action.TRANSACTION_SEARCH_ALL)
+
+
+def test_orders_tickets_alone_searches_without_the_transactions_tab():
+    """The tab is Search Orders'; the search itself (ticket-tied results) is also Orders/Tickets'
+    (issue 8 item 1), and nobody else's."""
+    clerk = principal(Perm.ORDERS_TICKETS)
+    assert not can(clerk, Action.TAB_TRANSACTIONS)
+    assert can(clerk, Action.TRANSACTION_SEARCH) and can(clerk, Action.TAB_TICKETS)
+    searcher = principal(Perm.SEARCH_ORDERS)
+    assert can(searcher, Action.TAB_TRANSACTIONS) and can(searcher, Action.TRANSACTION_SEARCH)
+    for single in (Perm.MANAGE_USERS, Perm.REFUND_AUTHORITY, Perm.API_READ):
+        assert not can(principal(single), Action.TAB_TRANSACTIONS)
+        assert not can(principal(single), Action.TRANSACTION_SEARCH)
 
 
 def test_refunds_need_refund_authority():

@@ -13,13 +13,21 @@ def test_owner_logs_in_and_sees_all_six_tabs(page, log_in, shot):
     shot()
 
 
-def test_orders_tickets_clerk_sees_tickets_and_transactions_only(page, log_in, portal_url, shot):
+def test_orders_tickets_clerk_sees_only_the_tickets_tab(page, log_in, portal_url, shot):
     log_in("tickets@demo.test")
-    assert tab_names(page) == ["Tickets", "Transactions"]  # transactions tied to tickets only
+    assert tab_names(page) == ["Tickets"]  # issue 5: Orders/Tickets alone sees only Tickets
     assert page.url.endswith("/tickets/")
+    shot()
+    # ...and still searches the orders tied to their tickets, reached from the Tickets tab.
+    page.get_by_role("link", name="Orders on tickets").click()
+    page.wait_for_url(lambda url: url.endswith("/transactions/"))
+    assert page.locator("[data-testid=ticket-tied-only]").is_visible()
+    assert page.locator("#tx-rows a.font-monospace").count() > 0
+    assert tab_names(page) == ["Tickets"]
+    assert page.locator("[data-testid=tabs] .nav-link.active").inner_text().strip() == "Tickets"
+    shot("orders-on-tickets")
     page.goto(portal_url + "/dashboard/")
     assert "Not allowed" in page.content()
-    shot()
 
 
 def test_wrong_password_gets_a_clear_message(page, log_in, shot):

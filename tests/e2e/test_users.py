@@ -101,12 +101,25 @@ def test_invited_clerk_sets_a_password_and_sees_only_their_accounts_tickets(page
     page.wait_for_load_state("networkidle")
 
     log_in(email, NEW_PASSWORD)
-    assert tab_names(page) == ["Tickets", "Transactions"]  # transactions tied to tickets only
+    assert tab_names(page) == ["Tickets"]  # issue 5: only the Tickets tab
     page.goto(portal_url + "/tickets/")
     main = page.locator("main").inner_text()
     assert "mindshift" in main
     assert "ketovital" not in main and "fitforge" not in main
     shot("tickets")
+
+    # The orders on their tickets are searched from the Tickets tab (issue 8 item 1), still
+    # under Tickets and still only that account's.
+    page.get_by_test_id("orders-on-tickets").click()
+    page.wait_for_url(re.compile(r"/transactions/$"))
+    page.wait_for_selector("[data-testid=ticket-tied-only]")
+    assert tab_names(page) == ["Tickets"]
+    expect(page.locator("[data-testid=tabs] .nav-link.active")).to_have_text("Tickets")
+    accounts = {a.strip() for a in page.locator("#tx-rows tr td:nth-child(2)").all_inner_texts()}
+    assert accounts == {"mindshift"}, accounts
+    shot("orders-on-tickets")
+    page.get_by_test_id("back-to-tickets").click()
+    page.wait_for_url(re.compile(r"/tickets/$"))
     for tab in ("/dashboard/", "/accounts/", "/reports/", "/users/"):
         page.goto(portal_url + tab)
         assert "Not allowed" in page.content(), tab

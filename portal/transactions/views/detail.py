@@ -214,7 +214,11 @@ def open_ticket(txn_id: int):
             abort(403)
         else:
             flash(f"Ticket #{ticket.id} opened ({kind.value.replace('_', ' ')}).", "success")
-            return redirect_to(url_for("tickets.show", ticket_id=ticket.id))
+            if can(principal, Action.TICKET_VIEW, ticket):
+                return redirect_to(url_for("tickets.show", ticket_id=ticket.id))
+            # Search Orders without Orders/Tickets may open a ticket but not look at it (DOMAIN.md
+            # §11): back to the order, which lists the new ticket, instead of a 403.
+            return redirect_to(url_for("transactions.show", txn_id=txn.id))
     return render(
         "transactions/show.html",
         block="open_ticket",

@@ -124,7 +124,7 @@ def _act(ticket_id: int, kind: str, needs: Action, call):
             make_response(_fragment(ticket, handoff_message=DONE[kind])), "ticket-changed"
         )
     flash(DONE[kind], "success")
-    return redirect_to(safe_next(form.next.data) or url_for("tickets.show", ticket_id=ticket.id))
+    return redirect_to(safe_next(form.next.data) or handoff.ticket_home(ticket))
 
 
 @bp.post("/escalations/<int:ticket_id>/return")

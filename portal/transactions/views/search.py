@@ -151,13 +151,13 @@ def _count_url(fixed: LinkedAccount | None, query: list[tuple[str, str]]) -> str
 
 
 @bp.get("/")
-@require(Action.TAB_TRANSACTIONS)
+@require(Action.TRANSACTION_SEARCH)
 def index():
     """Search across every account the user may see; the results block updates as they type."""
     return _page(None)
 
 
-@require(Action.TAB_TRANSACTIONS)
+@require(Action.TRANSACTION_SEARCH)
 def account_search(nickname: str):
     """The same search, fixed to one account (its own URL, so windows do not interfere)."""
     return _page(_account_by_nickname(nickname))
@@ -312,14 +312,14 @@ def _export(fixed: LinkedAccount | None):
 
 
 @bp.get("/export.csv")
-@require(Action.TRANSACTION_SEARCH, Action.TAB_TRANSACTIONS)
+@require(Action.TRANSACTION_SEARCH)
 @limiter.limit("20 per minute", key_func=_user_key)
 def export():
     """The whole result as CSV, streamed row chunk by row chunk."""
     return _export(None)
 
 
-@require(Action.TRANSACTION_SEARCH, Action.TAB_TRANSACTIONS)
+@require(Action.TRANSACTION_SEARCH)
 @limiter.limit("20 per minute", key_func=_user_key)
 def account_export(nickname: str):
     return _export(_account_by_nickname(nickname))

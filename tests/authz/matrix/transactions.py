@@ -2,9 +2,11 @@
 
 Who sees what:
 - The search (all accounts, one account under ``/accounts/<nickname>/transactions``), its count
-  and the CSV exports need Search Orders: the Orders/Tickets-only ``clerk`` and ``refunder`` are
-  refused (403) before anything is looked up. Results hold only the asker's accounts (checked on
-  sales made for the matrix with one shared customer email).
+  and the CSV exports need TRANSACTION_SEARCH: Search Orders, or Orders/Tickets (the ``clerk``
+  and ``refunder``, who have no Transactions tab and reach the search from the Tickets tab; they
+  find only transactions tied to tickets). The single other permissions are refused (403) before
+  anything is looked up. Results hold only the asker's accounts (checked on sales made for the
+  matrix with one shared customer email).
 - One transaction (page, receipt, PDF, emailing the receipt, the "T" open-ticket action, the
   subscription actions) is loaded by ``queries.load_transaction``: another Master Account's, an
   account not granted and a missing id are all 404. Search Orders users (and owners) see every
@@ -45,7 +47,8 @@ from tests.conftest import HX
 WORKERS = OWNERS + CLERKS
 SEARCHERS_NOT = ("clerk", "refunder")  # Orders/Tickets without Search Orders
 # Search Orders alone works transactions (search, pages, receipts, "T"); the other single
-# permissions (Manage Users, Refund authority, API Read) give no Transactions tab at all.
+# permissions (Manage Users, Refund authority, API Read) give no transaction search at all.
+# (The Transactions tab itself is Search Orders'; Orders/Tickets alone searches from Tickets.)
 NO_TAB = ("manager", "refund_only", "api_reader")
 READERS = WORKERS + ("search_only",)
 NOT_REFUNDERS = ("clerk", "searcher", "supervisor")
