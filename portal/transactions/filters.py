@@ -30,6 +30,17 @@ class Filters:
     tz: ZoneInfo = dc_field(default_factory=lambda: ZoneInfo("UTC"))
 
     @property
+    def affiliate_exact(self) -> bool:
+        """``"john"`` in quotes: that nickname only, not every one starting with it."""
+        a = self.affiliate
+        return len(a) > 2 and a[0] == a[-1] == '"'
+
+    @property
+    def affiliate_value(self) -> str:
+        """The nickname (or its start) to look for, without the quotes."""
+        return self.affiliate[1:-1] if self.affiliate_exact else self.affiliate
+
+    @property
     def tests_included(self) -> bool:
         return self.include_test or any(t.startswith("TEST_") for t in self.types)
 

@@ -111,7 +111,7 @@ class SearchForm(Form):
     types = MultiCheckboxField("Type", choices=TYPE_CHOICES)
     account = SelectField("Account", choices=[choice("", "All accounts")], default="")
     sku = SelectField("Product", choices=[choice("", "All products")], default="")
-    affiliate = StringField("Affiliate", validators=[Optional(), Length(max=32)])
+    affiliate = StringField("Affiliate", validators=[Optional(), Length(max=34)])  # 32 + quotes
     currency = SelectField("Currency", choices=[choice("", "Any")], default="")
     amount_min = Amount("Amount from")
     amount_max = Amount("to")

@@ -194,7 +194,7 @@ def counts(principal: Principal, now: datetime) -> dict[str, int]:
         select(func.count(Ticket.id)).where(*base, Ticket.handoff_at.is_(None))
     )
     processed = db.session.scalar(
-        select(func.count(TicketEvent.id)).where(
+        select(func.count(func.distinct(TicketEvent.ticket_id))).where(
             no_index(TicketEvent.linked_account_id).in_(principal.account_ids),
             TicketEvent.kind == EventKind.REFUND_APPROVED.value,
             TicketEvent.at >= now - timedelta(days=PROCESSED_DAYS),

@@ -154,7 +154,7 @@ def choose(search, counting: bool = False) -> str:
                 )
             ]
     if f.affiliate:
-        candidates["affiliate"] = [ci_prefix(Transaction.affiliate, f.affiliate, True)]
+        candidates["affiliate"] = [ci_prefix(Transaction.affiliate, f.affiliate_value, True)]
     # Counting without a date window: the time walk would read every row of the accounts.
     wide = counting and not (f.date_from or f.date_to)
     best, best_n = None, PROBE_LIMIT + (1 if wide else 0)

@@ -85,7 +85,9 @@ class Search:
         if f.sku:
             conds.append(self.col("sku") == f.sku)
         if f.affiliate:
-            conds.append(ci_prefix(self.col("affiliate"), f.affiliate, s))
+            conds.append(ci_prefix(self.col("affiliate"), f.affiliate_value, s))
+            if f.affiliate_exact:  # the prefix range finds it through the index; then its length
+                conds.append(func.length(self.col("affiliate")) == len(f.affiliate_value))
         if f.currency:
             conds.append(Transaction.currency == f.currency)
         if f.amount_min is not None:

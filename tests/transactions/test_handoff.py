@@ -381,3 +381,20 @@ def test_processing_a_held_refund_mails_each_party_once_that_it_went_out(make, w
                  and m.kind != "refund_handoff"]
     assert len(to_customer) == 1 and len(to_vendor) == 1, (to_customer, to_vendor)
     assert "refund" in to_customer[0].lower() and "refund" in to_vendor[0].lower()
+
+
+def test_a_long_escalations_list_says_it_shows_only_part(client, login, make, world, monkeypatch):
+    from portal.transactions import handoff
+
+    login(world.tickets_clerk)
+    for n in range(3):
+        sale = make.sale(world.keto, at=days_ago(world, 10), receipt=f"RTRNLIM{n}")
+        ticket = make.ticket(sale, ticket_type="refund", now=days_ago(world, 0, hours=2))
+        assert step(client, ticket, "return", "Prepaid return label emailed.",
+                    step="label_sent").status_code == 200
+    page = client.get("/transactions/escalations?tab=returns").get_data(as_text=True)
+    assert 'data-testid="escalations-limited"' not in page
+    monkeypatch.setattr(handoff, "LIST_LIMIT", 2)
+    page = client.get("/transactions/escalations?tab=returns").get_data(as_text=True)
+    assert len(re.findall(r'<tr id="escalation-\d+"', page)) == 2
+    assert "Showing the oldest 2 of 3" in page

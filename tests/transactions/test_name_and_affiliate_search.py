@@ -3,6 +3,8 @@ the start of their nickname in any case (issue 8)."""
 
 from __future__ import annotations
 
+import html
+import re
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -140,6 +142,10 @@ def receipts(user, **kw):
         ("x", []),
         ("j_", []),  # wildcards are plain characters
         ("%", []),
+        ('"jo"', []),  # in quotes: that nickname only
+        ('"joanna"', ["AFFJOAN1"]),
+        ('"johnny2"', []),
+        ('"johnny22"', ["AFFJOHN1"]),
     ],
 )
 def test_the_affiliate_filter_matches_the_start_of_a_nickname_in_any_case(
@@ -176,3 +182,17 @@ def test_the_affiliate_box_suggests_the_accounts_affiliates(client, login, affil
     # one account's page suggests that account's affiliates only
     page = client.get("/transactions/?account=%d" % world.mind.id).get_data(True)
     assert '<option value="JoAnna">' in page and "johnny22" not in page
+
+
+def test_their_sales_on_a_transaction_lists_that_affiliate_only(client, login, make, world):
+    """An affiliate "john" and another "john1": the transaction page's "their sales" link is
+    for john alone (the filter box itself matches the start of a nickname)."""
+    sale = make.sale(world.keto, at=days_ago(world, 6), receipt="AFFJOHN0", affiliate="john")
+    make.sale(world.keto, at=days_ago(world, 5), receipt="AFFJOHN9", affiliate="john1")
+    login(world.owner)
+    page = client.get(f"/transactions/{sale.id}").get_data(True)
+    link = re.search(r'href="([^"]*affiliate=[^"]*)">their sales', page).group(1)
+    results = client.get(html.unescape(link), headers={"HX-Request": "true"}).get_data(True)
+    assert "AFFJOHN0" in results and "AFFJOHN9" not in results
+    both = client.get("/transactions/?affiliate=john", headers={"HX-Request": "true"}).get_data(True)
+    assert "AFFJOHN0" in both and "AFFJOHN9" in both

@@ -215,6 +215,7 @@ def escalations():
         tab_labels=handoff.TAB_LABELS,
         counts=handoff.counts(principal, now),
         tickets=tickets,
+        limit=handoff.LIST_LIMIT,
         panels={t.id: handoff.panel_for(t, principal) for t in tickets},
         accounts=accounts,
         can_refund=can(principal, Action.TICKET_REFUND),
