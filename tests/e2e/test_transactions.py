@@ -67,7 +67,7 @@ def test_csv_export_downloads_the_result(page, log_in, portal_url):
     download = info.value
     assert re.fullmatch(r"transactions-all-accounts-\d{8}-\d{4}\.csv", download.suggested_filename)
     lines = open(download.path(), encoding="utf-8-sig").read().splitlines()
-    assert lines[0].startswith("Date (UTC),Account,Receipt") and len(lines) > 1
+    assert lines[0].startswith("Date (UTC),Date (") and ",Account,Receipt," in lines[0] and len(lines) > 1
     assert all(",CGBK," in line for line in lines[1:])
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -159,6 +161,8 @@ def test_csv_export_is_streamed_escaped_and_named_by_the_server(client, login, m
     db.session.commit()
     make.sale(world.mind, at=days_ago(world, 2), receipt="NICE0001", amount_cents=1995)
     make.sale(world.other_account, at=days_ago(world, 2), receipt="FOREIGN1")
+    world.owner.timezone = "America/Los_Angeles"
+    db.session.commit()
     login(world.owner)
     r = client.get("/transactions/export.csv?q=EVIL0001&filename=../../etc/passwd")
     assert r.status_code == 200 and r.is_streamed
@@ -169,10 +173,14 @@ def test_csv_export_is_streamed_escaped_and_named_by_the_server(client, login, m
         and "passwd" not in disposition
     )
     rows = list(csv.reader(io.StringIO(r.get_data(as_text=True).lstrip("\ufeff"))))
-    assert rows[0][:4] == ["Date (UTC)", "Account", "Receipt", "Order receipt"]
+    assert rows[0][:5] == ["Date (UTC)", f"Date ({world.owner.timezone})", "Account", "Receipt",
+                           "Order receipt"]
     assert len(rows) == 2
     row = dict(zip(rows[0], rows[1]))
     assert row["Receipt"] == "EVIL0001" and row["Account"] == "ketovital"
+    utc_time = datetime.strptime(row["Date (UTC)"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    local_time = utc_time.astimezone(ZoneInfo(world.owner.timezone)).strftime("%Y-%m-%d %H:%M:%S")
+    assert row[f"Date ({world.owner.timezone})"] == local_time  # as the page shows it
     assert row["First name"] == "'@SUM(A1:A9)" and row["Last name"] == "'+Smith"
     assert row["Email"] == "'=cmd@example.com" and row["Product"] == "'-2+3"
     everything = client.get("/transactions/export.csv").get_data(as_text=True)

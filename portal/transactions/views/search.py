@@ -7,6 +7,7 @@ import io
 import logging
 import re
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from flask import Response, abort, request, stream_with_context, url_for
 from flask_login import current_user
@@ -230,14 +231,15 @@ def _text(value):
     return value
 
 
-def csv_lines(rows, nicknames: dict[int, str]):
+def csv_lines(rows, nicknames: dict[int, str], tz: ZoneInfo):
     """The CSV text in pieces of a few hundred rows (a generator: nothing is held). Text cells
     are escaped; dates, amounts and ids are written by us and cannot start a formula. Refunds
-    and chargebacks are negative, as on the page, so a spreadsheet's sum is the net."""
+    and chargebacks are negative, as on the page, so a spreadsheet's sum is the net. Each date
+    is written in UTC and, as the page shows it, in the viewer's zone ``tz``."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     buffer.write("\ufeff")  # so spreadsheet programs read the file as UTF-8
-    writer.writerow(CSV_HEADER)
+    writer.writerow([CSV_HEADER[0], f"Date ({tz.key})", *CSV_HEADER[1:]])
     for n, (
         occurred_at,
         account_id,
@@ -264,6 +266,7 @@ def csv_lines(rows, nicknames: dict[int, str]):
         writer.writerow(
             (
                 occurred_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                occurred_at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"),
                 _text(nicknames.get(account_id, "")),
                 _text(receipt),
                 _text(sale_receipt),
@@ -302,7 +305,7 @@ def _export(fixed: LinkedAccount | None):
     log.info("CSV export of transactions by user %s (%s)", principal.user_id, scope)
     rows = finder.export_rows(principal, filters)
     return Response(
-        stream_with_context(csv_lines(rows, nicknames)),
+        stream_with_context(csv_lines(rows, nicknames, filters.tz)),
         mimetype="text/csv",
         headers={
             "Content-Disposition": f'attachment; filename="{filename}"',
