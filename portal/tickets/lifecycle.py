@@ -426,6 +426,9 @@ def open_ticket(
     if ticket_type.is_money:
         _check_window(by, sale_at, now, rules, escalated)
         return _schedule_process(base, now, rules, vendor=by is Party.VENDOR)
+    # Tech support waits on whoever did not write last: a customer's question starts the
+    # vendor-silent timer (48 h / 96 h / 6 d); a ticket the vendor opens (it wrote the first
+    # message, e.g. a follow-up from the T action) waits on the customer (7 / 14 business days).
     return _schedule_tech(base, now, by, rules)
 
 
