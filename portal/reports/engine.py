@@ -21,7 +21,7 @@ from sqlalchemy import Integer, and_, case, func, literal, literal_column, or_, 
 
 from portal.extensions import db
 from portal.reports.aggregate import ALL_ACTORS
-from portal.reports.metrics import FIRST_TOUCH, MAX_GAP_CLASS, user_id_of
+from portal.reports.metrics import FIRST_TOUCH, MAX_GAP_CLASS, WORK_FIRST, user_id_of, work_again
 from portal.reports.models import ReportActorHourly, ReportDaily, ReportFact, ReportHourly
 from portal.reports.periods import Period, day_from_number, day_plan, epoch, from_epoch, hour_plan
 
@@ -423,18 +423,72 @@ def touch_pairs(scope: Scope, period: Period, by: str = "actor", actors: Iterabl
 
 
 # ---------------------------------------------------------------------------------------------
+# "Clerk tickets by type", all clerks together: each ticket once, however many clerks worked on it
+
+
+def carried_tickets(scope: Scope, period: Period) -> Counts:
+    """Tickets worked on before the period and again inside it: their first vendor-side touch
+    inside it (a ``work:<c>`` fact whose ticket-level previous touch lies before the start).
+    Returns {(local day, ticket type): [n, 0]}. Same gap-class ranges as :func:`carried_over`,
+    on the (master, metric, at) index, which covers them (``prev_at`` is in it)."""
+    out: Counts = {}
+    if not scope.accounts:
+        return out
+    f = FACTS.c
+    start, end = epoch(period.start), epoch(period.end)
+    plan = hour_plan(period)
+    cut = sorted(set(plan.irregular) | {start // 3600, (end - 1) // 3600})
+    queries = []
+    for c in range(MAX_GAP_CLASS + 1):
+        limit = min(end, start + 2 ** (c + 1) * 3600)
+        last = limit >= end
+        metric = (f.metric.in_([work_again(k) for k in range(c, MAX_GAP_CLASS + 1)]) if last
+                  else f.metric == work_again(c))
+        where = [f.master_id == scope.master_id, metric, f.at >= period.start, f.at < from_epoch(limit),
+                 f.prev_at < period.start]
+        if not scope.everything:
+            where.append((f.account_id + literal_column("0")).in_(sorted(scope.accounts)))
+        queries.append(select(f.at, f.hour, f.ticket_type).where(*where))
+        if last:
+            break
+    # Few rows (tickets active across the period's start): read them one by one.
+    for at, hour, ticket_type in db.session.execute(union_all(*queries)):
+        d = period.day_of(at)
+        if d is not None:
+            _add(out, (d, ticket_type), 1, 0)
+    return out
+
+
+def distinct_tickets(scope: Scope, period: Period) -> Counts:
+    """{(local day, ticket type): [tickets]}: each ticket worked on by the vendor side in the
+    period once, on the day of its first vendor-side action in the period, under the type it had
+    after that action (whichever clerk it was)."""
+    out: Counts = {}
+    for key, v in daily(scope, period, [WORK_FIRST], "type").items():
+        _add(out, key, *v)
+    for key, v in carried_tickets(scope, period).items():
+        _add(out, key, *v)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
 # Lists of the facts behind a number
 
 
 def fact_query(scope: Scope, start: datetime, end: datetime, metrics: list[str], *,
                actor: str | None = None, ticket_type: str | None = None,
                account: int | None = None, metric_equals: str | None = None,
-               carried_from: datetime | None = None):
-    """The facts behind a cell, newest first. ``carried_from``: touches counted once per ticket
-    (first_touch, or a touch whose previous one lies before that instant)."""
+               carried_from: datetime | None = None, per_ticket: bool = False):
+    """The facts behind a cell, newest first. ``carried_from``: touches counted once per
+    (actor, ticket) — first_touch, or a touch whose previous one lies before that instant; with
+    ``per_ticket`` as well, once per ticket whoever the actor (the ``work`` facts)."""
     f = FACTS.c
     where = [f.master_id == scope.master_id, f.at >= start, f.at < end]
-    if carried_from is not None:
+    if carried_from is not None and per_ticket:
+        where += [or_(f.metric == WORK_FIRST,
+                      and_(f.metric.in_([work_again(c) for c in range(MAX_GAP_CLASS + 1)]),
+                           f.prev_at < carried_from))]
+    elif carried_from is not None:
         where += [f.metric == "touch", or_(f.prev_at.is_(None), f.prev_at < carried_from)]
     else:
         where.append(_metric_filter(f.metric, f.prev_at, metrics))
@@ -459,4 +513,5 @@ def count_facts(query) -> int:
 
 
 __all__ = ["Scope", "daily", "totals", "actor_days", "touch_pairs", "carried_over", "fact_query",
+           "distinct_tickets", "carried_tickets",
            "count_facts", "true", "date"]
