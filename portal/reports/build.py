@@ -56,10 +56,13 @@ class Column:
     colour: str | None = None
     help: str = ""
     currency: str | None = None
+    # "drill": the number links to the tickets behind it; "report": to this report narrowed by
+    # the row's parameters (e.g. one clerk's comments)
+    link: str = "drill"
 
     @cached_property
     def qs(self) -> str:
-        return urlencode({"col": self.key})
+        return urlencode({"col": self.key}) if self.link == "drill" else ""
 
 
 @dataclass
@@ -183,7 +186,8 @@ class People:
             ((f"u{u.id}", self.full(f"u{u.id}")) for u in self.users.values()),
             key=lambda c: c[1].lower(),
         )
-        kinds = ["vendor_link"] if vendor_side_only else list(NON_USER_ACTORS)
+        # vendor side: the email links, and API calls made without a user
+        kinds = ["vendor_link", "api"] if vendor_side_only else list(NON_USER_ACTORS)
         return people + [(k, ACTOR_LABELS[k]) for k in kinds]
 
 
@@ -491,12 +495,15 @@ def comments_report(ctx: Context) -> Outcome:
     per_actor = engine.totals(scope, period, ["touch"], "none", actors=actors)
     rows = []
     for (actor, _), (n, _s) in per_actor.items():
-        rows.append(Row(actor, ctx.people.label(actor), {"total": n}, {"actor": actor},
+        # Each count links to this report showing that clerk's comments (period, account kept).
+        rows.append(Row(actor, ctx.people.label(actor), {"total": n}, {"clerk": actor},
                         note=ctx.people.note(actor)))
     rows.sort(key=lambda r: (-r.cells["total"], r.label.lower()))
-    columns = [Column("total", "Comments", drill=False)]
+    columns = [Column("total", "Comments", drill=True, link="report")]
     total_n = sum(r.cells["total"] for r in rows)
-    clerks = Table("clerks", "Per clerk", "Clerk", columns, rows, Row("total", "Total", {"total": total_n}))
+    # The total links to everyone's comments (the report without the clerk filter).
+    clerks = Table("clerks", "Per clerk", "Clerk", columns, rows,
+                   Row("total", "Total", {"total": total_n}, {"clerk": ""}))
     if ctx.clerk:
         counts = engine.actor_days(scope, period, [ctx.clerk], ["touch"], "none")
         chart = Chart([chart_label(d) for d in period.days], [{

@@ -247,6 +247,33 @@ def test_other_clerk_reports_say_what_their_total_counts(client, login, world, s
     assert csv_rows(client.get(f"/reports/{slug}/export.csv?{Q}"))[-1][0] == label
 
 
+def test_comment_counts_link_to_that_clerks_comments(client, login, world):
+    login(world.owner)
+    page = soup(client.get(f"/reports/comments?{Q}&account={world.k.id}"))
+    links = {a.find_parent("tr").th.get_text(" ", strip=True): a for a in
+             page.select("[data-testid=table-clerks] a.drill")}
+    assert {k: a.get_text() for k, a in links.items()} == {
+        "Alice Baker": "5", "Bob Brown (deleted)": "2", "Total": "7"}  # ketovital only
+    href = links["Alice Baker"]["href"]
+    assert f"clerk=u{world.alice.id}" in href and f"account={world.k.id}" in href
+    assert "period=custom" in href and "from=2026-11-10" in href and "tz=America/New_York" in href
+    one = soup(client.get(href))
+    items = one.select("[data-testid=comments] li")
+    assert len(items) == 5 and all("Alice Baker" in li.get_text() for li in items)
+    assert one.select_one("#clerk option[selected]")["value"] == f"u{world.alice.id}"
+    # ...and from there the total goes back to everyone's comments (period and account kept)
+    back = one.select_one("[data-testid=table-clerks] tfoot a.drill")["href"]
+    assert f"clerk=u{world.alice.id}" not in back and f"account={world.k.id}" in back
+    assert len(soup(client.get(back)).select("[data-testid=comments] li")) == 7
+    fragment = client.get(href, headers=HX)
+    assert fragment.status_code == 200 and f"clerk=u{world.alice.id}" in fragment.headers["HX-Push-Url"]
+    # Rows can also be the vendor's email links or API calls made without a user: their links
+    # must be choices of the clerk filter too.
+    choices = [o["value"] for o in one.select("#clerk option")]
+    assert {"vendor_link", "api"} <= set(choices)
+    assert "Not a valid choice" not in client.get(f"/reports/comments?{Q}&clerk=api").get_data(as_text=True)
+
+
 # ---------------------------------------------------------------------------------------------
 # Drill-down
 
