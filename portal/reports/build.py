@@ -386,8 +386,8 @@ def actor_report(ctx: Context) -> Outcome:
 
 
 TOUCH_TOTAL_CAPTION = (
-    "A ticket counts once in each clerk's row that worked on it, and once in the total: the total "
-    "is distinct tickets, so it is less than the sum of the rows when clerks shared tickets."
+    "A ticket counts once in the row of each clerk who worked on it, and once in the total: the "
+    "total is distinct tickets, so it is less than the sum of the rows when clerks shared tickets."
 )
 
 
