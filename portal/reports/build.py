@@ -669,6 +669,7 @@ class Drill:
     start: datetime
     end: datetime
     count: int | None = None  # known from the counts (whole-period cells), else count the facts
+    page: object = None  # (limit, offset) -> fact rows, when reading ``query`` a page at a time is slow
 
 
 def drill(ctx: Context, *, col: str, day: date | None, actor: str | None, account: int | None) -> Drill:
@@ -745,4 +746,9 @@ def drill(ctx: Context, *, col: str, day: date | None, actor: str | None, accoun
     if account is not None:
         parts.append(ctx.accounts[account].nickname)
     parts.append(day_label(day) if day else period.label)
-    return Drill(" · ".join(parts), query, start, end, count)
+    page = None
+    if per_ticket:
+        def page(limit: int, offset: int):
+            return engine.per_ticket_page(scope, start, end, carried_from, ticket_type=ticket_type,
+                                          account=account, limit=limit, offset=offset)
+    return Drill(" · ".join(parts), query, start, end, count, page)

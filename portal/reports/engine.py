@@ -506,6 +506,45 @@ def fact_query(scope: Scope, start: datetime, end: datetime, metrics: list[str],
     return select(FACTS).where(*where)
 
 
+def per_ticket_page(scope: Scope, start: datetime, end: datetime, carried_from: datetime, *,
+                    ticket_type: str | None, account: int | None, limit: int, offset: int) -> list:
+    """A page (newest first) of the facts behind a distinct-tickets cell: each ticket's first
+    vendor-side touch since ``carried_from``, within [start, end). Read as the tickets' first work
+    ever (one metric: an index range already in time order, so a page stops early) merged with
+    the few tickets carried over the start (short gap-class ranges, as in :func:`carried_tickets`).
+    One query with both would have to sort every fact of the period."""
+    f = FACTS.c
+    where = [f.master_id == scope.master_id]
+    if account is not None:
+        where.append(f.account_id == account)
+    elif not scope.everything:
+        where.append((f.account_id + literal_column("0")).in_(sorted(scope.accounts)))
+    if ticket_type:
+        where.append(f.ticket_type == ticket_type)
+    # (at, id) only, which the index covers; the page's rows are read at the end.
+    firsts = list(db.session.execute(
+        select(f.at, f.id).where(*where, f.metric == WORK_FIRST, f.at >= start, f.at < end)
+        .order_by(f.at.desc(), f.id.desc()).limit(offset + limit)))
+    base, queries = epoch(carried_from), []
+    lo = max(start, carried_from)
+    for c in range(MAX_GAP_CLASS + 1):
+        hi = from_epoch(base + 2 ** (c + 1) * 3600)
+        last = hi >= end
+        metric = (f.metric.in_([work_again(k) for k in range(c, MAX_GAP_CLASS + 1)]) if last
+                  else f.metric == work_again(c))
+        # one upper bound only, so the planner's range is the class's short window
+        queries.append(select(f.at, f.id).where(*where, metric, f.at >= lo, f.at < min(hi, end),
+                                                f.prev_at < carried_from))
+        if last:
+            break
+    carried = list(db.session.execute(union_all(*queries)))
+    ids = [r[1] for r in sorted(firsts + carried, reverse=True)[offset:offset + limit]]
+    if not ids:
+        return []
+    rows = {r.id: r for r in db.session.execute(select(FACTS).where(f.id.in_(ids)))}
+    return [rows[i] for i in ids]
+
+
 def count_facts(query) -> int:
     return db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
 

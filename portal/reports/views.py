@@ -331,10 +331,13 @@ def drill(slug: str):
     except ValueError:
         abort(404)
     total = found.count if found.count is not None else count_facts(found.query)
-    facts = list(db.session.execute(
-        found.query.order_by(ReportFact.at.desc(), ReportFact.id.desc())
-        .limit(DRILL_PER_PAGE).offset((page - 1) * DRILL_PER_PAGE)
-    ))
+    if found.page is not None:
+        facts = found.page(DRILL_PER_PAGE, (page - 1) * DRILL_PER_PAGE)
+    else:
+        facts = list(db.session.execute(
+            found.query.order_by(ReportFact.at.desc(), ReportFact.id.desc())
+            .limit(DRILL_PER_PAGE).offset((page - 1) * DRILL_PER_PAGE)
+        ))
     items = _drill_items(ctx, facts)
     return render("reports/drill.html", report=report, title=found.title, items=items, total=total,
                   page=page, pages=max(1, -(-total // DRILL_PER_PAGE)), back=back, ctx=ctx,
