@@ -372,3 +372,19 @@ def test_names_and_comments_are_escaped(client, login, world):
         page = soup(client.get(f"/reports/{slug}?{Q}"))
         assert page.select("img") == []
         assert '<img src=x onerror="alert(1)">' in page.get_text()
+
+
+def test_the_distinct_tickets_drill_down_is_paged_newest_first(client, login, world, monkeypatch):
+    """Tickets first worked on in the period and a ticket carried over its start (T4, worked on
+    Nov 5) interleave by time across pages."""
+    from portal.reports import views
+
+    monkeypatch.setattr(views, "DRILL_PER_PAGE", 2)
+    login(world.owner)
+    pages = []
+    for n in (1, 2, 3):
+        page = soup(client.get(f"/reports/clerk-types/tickets?{Q}&col=total&page={n}"))
+        assert page.select_one("[data-testid=drill-total]").get_text() == "4"
+        pages.append([a["href"] for a in page.select("[data-testid=drill-table] a[href^='/tickets/']")])
+    t = {n: f"/tickets/{world.tickets[n].id}" for n in (1, 2, 3, 4)}
+    assert pages == [[t[3], t[4]], [t[2], t[1]], []]
