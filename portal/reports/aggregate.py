@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from portal.accounts.models import LinkedAccount
-from portal.reports.metrics import FIRST_TOUCH, SAVE_LOST, SAVED, Event, Fact, History, derive
+from portal.reports.metrics import SAVE_LOST, SAVED, Event, Fact, History, aggregate_metrics, derive
 from portal.reports.models import AffiliateDaily, ReportActorHourly, ReportDaily, ReportFact, ReportHourly
 from portal.tickets.models import TicketEvent
 from portal.transactions.models import Subscription, Transaction
@@ -114,8 +114,7 @@ class Counter:
         self.daily: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
 
     def add(self, row: dict, sign: int = 1) -> None:
-        metric = row["metric"]
-        metrics = (metric, FIRST_TOUCH) if metric == "touch" and row["prev_at"] is None else (metric,)
+        metrics = aggregate_metrics(row["metric"], row["prev_at"])
         seconds = sign * (row["seconds"] or 0)
         master, hour, ticket_type = row["master_id"], row["hour"], row["ticket_type"]
         day = hour // 24

@@ -56,10 +56,13 @@ class Column:
     colour: str | None = None
     help: str = ""
     currency: str | None = None
+    # "drill": the number links to the tickets behind it; "report": to this report narrowed by
+    # the row's parameters (e.g. one clerk's comments)
+    link: str = "drill"
 
     @cached_property
     def qs(self) -> str:
-        return urlencode({"col": self.key})
+        return urlencode({"col": self.key}) if self.link == "drill" else ""
 
 
 @dataclass
@@ -183,7 +186,8 @@ class People:
             ((f"u{u.id}", self.full(f"u{u.id}")) for u in self.users.values()),
             key=lambda c: c[1].lower(),
         )
-        kinds = ["vendor_link"] if vendor_side_only else list(NON_USER_ACTORS)
+        # vendor side: the email links, and API calls made without a user
+        kinds = ["vendor_link", "api"] if vendor_side_only else list(NON_USER_ACTORS)
         return people + [(k, ACTOR_LABELS[k]) for k in kinds]
 
 
@@ -332,12 +336,27 @@ def _top_chart(ctx: Context, rows: list[Row], metrics: list[str], totals_by_day,
     return Chart([chart_label(d) for d in period.days], datasets, y_title=y_title)
 
 
+ACTOR_TOTALS = {  # slug: (stat label, total row label, caption)
+    "closed": ("Closings", "Total closings",
+               "Counts closings, not distinct tickets: a ticket closed, reopened and closed again "
+               "counts each time, under whoever closed it."),
+    "opened": ("Tickets opened", "Total tickets opened", "Each ticket is opened once, so this is also "
+               "the number of distinct tickets."),
+    "clerk-modifications": ("Changes", "Total changes",
+                            "Counts changes, not distinct tickets: a ticket changed twice counts twice."),
+}
+
+
 def actor_report(ctx: Context) -> Outcome:
     report, period, scope = ctx.report, ctx.period, ctx.scope
     series = series_for(report)
     metrics = list(report.metrics)
     columns = _series_columns(report)
     y_title = {"closed": "Tickets closed", "opened": "Tickets opened"}.get(report.slug, "Changes")
+    # What the total counts: events, not distinct tickets. A ticket closed, reopened and closed
+    # again was closed twice (by one clerk or by two); a ticket is opened once; every change is
+    # one change. So the total is the sum of the rows, and says what it counts.
+    what, total_label, caption = ACTOR_TOTALS.get(report.slug, ("Total", "Total", ""))
     if ctx.clerk:
         counts = _fold(report, engine.actor_days(scope, period, [ctx.clerk], metrics, _group(report)), 3)
         rows = [
@@ -345,24 +364,31 @@ def actor_report(ctx: Context) -> Outcome:
                         {"day": d.isoformat(), "actor": ctx.clerk})
             for d in period.days
         ]
-        total = _sum_rows(rows, columns)
+        total = _sum_rows(rows, columns, label=total_label)
         total.drill = {"actor": ctx.clerk}
-        table = Table("days", f"{ctx.people.full(ctx.clerk)}, per day", "Date", columns, rows, total)
+        table = Table("days", f"{ctx.people.full(ctx.clerk)}, per day", "Date", columns, rows, total,
+                      caption=caption)
         chart = Chart([chart_label(d) for d in period.days],
                       _stack(period.days, series, counts, lambda d, k: (d, ctx.clerk, k)), y_title=y_title)
-        return Outcome([table], chart, [("Total", f"{total.cells['total']:,}")])
+        return Outcome([table], chart, [(what, f"{total.cells['total']:,}")])
     counts = _fold(report, engine.totals(scope, period, metrics, _group(report)), 2)
     rows = _actor_rows(ctx, counts, series, columns)
-    total = _sum_rows(rows, columns)
-    table = Table("clerks", "Per clerk", "Clerk", columns, rows, total)
+    total = _sum_rows(rows, columns, label=total_label)
+    table = Table("clerks", "Per clerk", "Clerk", columns, rows, total, caption=caption)
     by_day = engine.daily(scope, period, metrics, "none", actor_kinds=_actor_kinds(report))
     chart = _top_chart(ctx, rows, metrics, by_day, y_title)
     people = sum(1 for r in rows if user_id_of(r.key) is not None)
-    return Outcome([table], chart, [("Total", f"{total.cells['total']:,}"), ("People", f"{people:,}")])
+    return Outcome([table], chart, [(what, f"{total.cells['total']:,}"), ("People", f"{people:,}")])
 
 
 # ---------------------------------------------------------------------------------------------
 # 5: distinct tickets per clerk, by type
+
+
+TOUCH_TOTAL_CAPTION = (
+    "A ticket counts once in the row of each clerk who worked on it, and once in the total: the "
+    "total is distinct tickets, so it is less than the sum of the rows when clerks shared tickets."
+)
 
 
 def touch_report(ctx: Context) -> Outcome:
@@ -377,22 +403,29 @@ def touch_report(ctx: Context) -> Outcome:
                         {"day": d.isoformat(), "actor": ctx.clerk})
             for d in period.days
         ]
-        total = _sum_rows(rows, columns)
+        total = _sum_rows(rows, columns)  # one clerk: each ticket is on one day only
         total.drill = {"actor": ctx.clerk}
         title = f"{ctx.people.full(ctx.clerk)}, per day (each ticket on the day first worked on)"
         tables = [Table("days", title, "Date", columns, rows, total)]
+        stats = [("Tickets worked on", f"{total.cells['total']:,}")]
     else:
-        carried = engine.carried_over(scope, period)
-        counts = engine.touch_pairs(scope, period, by="actor", carried=carried)
+        counts = engine.touch_pairs(scope, period, by="actor")
         rows = _actor_rows(ctx, counts, series, columns)
-        total = _sum_rows(rows, columns)
-        tables = [Table("clerks", "Per clerk", "Clerk", columns, rows, total)]
-        counts = engine.touch_pairs(scope, period, by="day", carried=carried)
+        # All clerks: distinct tickets (a ticket two clerks worked on is in both rows, once here),
+        # by the type after the ticket's first vendor-side action in the period.
+        counts = engine.distinct_tickets(scope, period)
+        by_type: engine.Counts = {}
+        for (_day, ticket_type), (n, _s) in counts.items():
+            cell = by_type.setdefault(ticket_type, [0, 0])
+            cell[0] += n
+        total = _series_row("total", "All clerks (distinct tickets)", by_type, series, lambda k: k, {})
+        tables = [Table("clerks", "Per clerk", "Clerk", columns, rows, total, caption=TOUCH_TOTAL_CAPTION)]
+        pairs = sum(r.cells["total"] for r in rows)
+        stats = [("Tickets worked on", f"{total.cells['total']:,}"),
+                 ("Clerks", f"{len(rows):,}"),
+                 ("Clerk–ticket pairs", f"{pairs:,}")]
     chart = Chart([chart_label(d) for d in period.days],
                   _stack(period.days, series, counts, lambda d, k: (d, k)), y_title="Tickets taken up")
-    stats = [("Tickets worked on", f"{total.cells['total']:,}")]
-    if not ctx.clerk:
-        stats.append(("Clerks", f"{len(rows):,}"))
     return Outcome(tables, chart, stats)
 
 
@@ -462,12 +495,15 @@ def comments_report(ctx: Context) -> Outcome:
     per_actor = engine.totals(scope, period, ["touch"], "none", actors=actors)
     rows = []
     for (actor, _), (n, _s) in per_actor.items():
-        rows.append(Row(actor, ctx.people.label(actor), {"total": n}, {"actor": actor},
+        # Each count links to this report showing that clerk's comments (period, account kept).
+        rows.append(Row(actor, ctx.people.label(actor), {"total": n}, {"clerk": actor},
                         note=ctx.people.note(actor)))
     rows.sort(key=lambda r: (-r.cells["total"], r.label.lower()))
-    columns = [Column("total", "Comments", drill=False)]
+    columns = [Column("total", "Comments", drill=True, link="report")]
     total_n = sum(r.cells["total"] for r in rows)
-    clerks = Table("clerks", "Per clerk", "Clerk", columns, rows, Row("total", "Total", {"total": total_n}))
+    # The total links to everyone's comments (the report without the clerk filter).
+    clerks = Table("clerks", "Per clerk", "Clerk", columns, rows,
+                   Row("total", "Total", {"total": total_n}, {"clerk": ""}))
     if ctx.clerk:
         counts = engine.actor_days(scope, period, [ctx.clerk], ["touch"], "none")
         chart = Chart([chart_label(d) for d in period.days], [{
@@ -633,6 +669,7 @@ class Drill:
     start: datetime
     end: datetime
     count: int | None = None  # known from the counts (whole-period cells), else count the facts
+    page: object = None  # (limit, offset) -> fact rows, when reading ``query`` a page at a time is slow
 
 
 def drill(ctx: Context, *, col: str, day: date | None, actor: str | None, account: int | None) -> Drill:
@@ -681,25 +718,37 @@ def drill(ctx: Context, *, col: str, day: date | None, actor: str | None, accoun
         raise ValueError("report")
     if actor is not None and report.vendor_side_only and not _keep_actor(report, actor):
         raise ValueError("actor")
+    per_ticket = carried_from is not None and actor is None  # the distinct-tickets total
     query = engine.fact_query(scope, start, end, metrics, actor=actor, ticket_type=ticket_type,
-                              account=account, carried_from=carried_from)
+                              account=account, carried_from=carried_from, per_ticket=per_ticket)
     count = None
     if day is None:  # a whole-period cell: the counts answer without reading every fact
         cell_scope = Scope(scope.master_id, frozenset({account}), scope.all_accounts) if account else scope
         actors = [actor] if actor else None
-        if carried_from is not None:
+        if per_ticket:
+            counts = engine.distinct_tickets(cell_scope, period)
+            count = sum(v[0] for (_d, t), v in counts.items() if ticket_type is None or t == ticket_type)
+        elif carried_from is not None:
             counts = engine.touch_pairs(cell_scope, period, by="actor", actors=actors)
             keep = VENDOR_SIDE | {a for a, _ in counts if user_id_of(a) is not None}
             counts = {k: v for k, v in counts.items() if k[0] in keep}
         else:
             counts = engine.totals(cell_scope, period, metrics, "type", actors=actors)
-        count = sum(v[0] for (_a, t), v in counts.items() if ticket_type is None or t == ticket_type)
+        if not per_ticket:
+            count = sum(v[0] for (_a, t), v in counts.items() if ticket_type is None or t == ticket_type)
     parts = [report.title]
     if what:
         parts.append(what)
     if actor:
         parts.append(ctx.people.full(actor))
+    elif per_ticket:
+        parts.append("All clerks, each ticket once")
     if account is not None:
         parts.append(ctx.accounts[account].nickname)
     parts.append(day_label(day) if day else period.label)
-    return Drill(" · ".join(parts), query, start, end, count)
+    page = None
+    if per_ticket:
+        def page(limit: int, offset: int):
+            return engine.per_ticket_page(scope, start, end, carried_from, ticket_type=ticket_type,
+                                          account=account, limit=limit, offset=offset)
+    return Drill(" · ".join(parts), query, start, end, count, page)

@@ -116,7 +116,9 @@ REPORTS: list[Report] = [
     Report("clerk-types", "Clerk tickets by type", "How many tickets of each type each clerk worked on.",
            "bi-person-lines-fill", "touch", ("touch",), "type", vendor_side_only=True,
            help="A ticket counts once per clerk: on the day of the clerk's first action on it in "
-                "the period, under the type it had after that action."),
+                "the period, under the type it had after that action. The total and the chart count "
+                "each ticket once, whoever worked on it: on the day of the first action on it in the "
+                "period, under the type it had after that action."),
     Report("clerk-modifications", "Ticket modifications by clerk",
            "Type changes, reopenings and other changes, by who made them.",
            "bi-pencil-square", "actor", tuple(MODIFICATION_METRICS), "category", help=OTHER_CHANGES_HELP),

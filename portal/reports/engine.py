@@ -21,7 +21,7 @@ from sqlalchemy import Integer, and_, case, func, literal, literal_column, or_, 
 
 from portal.extensions import db
 from portal.reports.aggregate import ALL_ACTORS
-from portal.reports.metrics import FIRST_TOUCH, MAX_GAP_CLASS, user_id_of
+from portal.reports.metrics import FIRST_TOUCH, MAX_GAP_CLASS, WORK_FIRST, user_id_of, work_again
 from portal.reports.models import ReportActorHourly, ReportDaily, ReportFact, ReportHourly
 from portal.reports.periods import Period, day_from_number, day_plan, epoch, from_epoch, hour_plan
 
@@ -423,18 +423,70 @@ def touch_pairs(scope: Scope, period: Period, by: str = "actor", actors: Iterabl
 
 
 # ---------------------------------------------------------------------------------------------
+# "Clerk tickets by type", all clerks together: each ticket once, however many clerks worked on it
+
+
+def carried_tickets(scope: Scope, period: Period) -> Counts:
+    """Tickets worked on before the period and again inside it: their first vendor-side touch
+    inside it (a ``work:<c>`` fact whose ticket-level previous touch lies before the start).
+    Returns {(local day, ticket type): [n, 0]}. Same gap-class ranges as :func:`carried_over`,
+    on the (master, metric, at) index, which covers them (``prev_at`` is in it)."""
+    out: Counts = {}
+    if not scope.accounts:
+        return out
+    f = FACTS.c
+    start, end = epoch(period.start), epoch(period.end)
+    queries = []
+    for c in range(MAX_GAP_CLASS + 1):
+        limit = min(end, start + 2 ** (c + 1) * 3600)
+        last = limit >= end
+        metric = (f.metric.in_([work_again(k) for k in range(c, MAX_GAP_CLASS + 1)]) if last
+                  else f.metric == work_again(c))
+        where = [f.master_id == scope.master_id, metric, f.at >= period.start, f.at < from_epoch(limit),
+                 f.prev_at < period.start]
+        if not scope.everything:
+            where.append((f.account_id + literal_column("0")).in_(sorted(scope.accounts)))
+        queries.append(select(f.at, f.ticket_type).where(*where))  # covered by the index
+        if last:
+            break
+    # Few rows (tickets active across the period's start): read them one by one.
+    for at, ticket_type in db.session.execute(union_all(*queries)):
+        d = period.day_of(at)
+        if d is not None:
+            _add(out, (d, ticket_type), 1, 0)
+    return out
+
+
+def distinct_tickets(scope: Scope, period: Period) -> Counts:
+    """{(local day, ticket type): [tickets]}: each ticket worked on by the vendor side in the
+    period once, on the day of its first vendor-side action in the period, under the type it had
+    after that action (whichever clerk it was)."""
+    out: Counts = {}
+    for key, v in daily(scope, period, [WORK_FIRST], "type").items():
+        _add(out, key, *v)
+    for key, v in carried_tickets(scope, period).items():
+        _add(out, key, *v)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
 # Lists of the facts behind a number
 
 
 def fact_query(scope: Scope, start: datetime, end: datetime, metrics: list[str], *,
                actor: str | None = None, ticket_type: str | None = None,
                account: int | None = None, metric_equals: str | None = None,
-               carried_from: datetime | None = None):
-    """The facts behind a cell, newest first. ``carried_from``: touches counted once per ticket
-    (first_touch, or a touch whose previous one lies before that instant)."""
+               carried_from: datetime | None = None, per_ticket: bool = False):
+    """The facts behind a cell, newest first. ``carried_from``: touches counted once per
+    (actor, ticket) — first_touch, or a touch whose previous one lies before that instant; with
+    ``per_ticket`` as well, once per ticket whoever the actor (the ``work`` facts)."""
     f = FACTS.c
     where = [f.master_id == scope.master_id, f.at >= start, f.at < end]
-    if carried_from is not None:
+    if carried_from is not None and per_ticket:
+        where += [or_(f.metric == WORK_FIRST,
+                      and_(f.metric.in_([work_again(c) for c in range(MAX_GAP_CLASS + 1)]),
+                           f.prev_at < carried_from))]
+    elif carried_from is not None:
         where += [f.metric == "touch", or_(f.prev_at.is_(None), f.prev_at < carried_from)]
     else:
         where.append(_metric_filter(f.metric, f.prev_at, metrics))
@@ -454,9 +506,49 @@ def fact_query(scope: Scope, start: datetime, end: datetime, metrics: list[str],
     return select(FACTS).where(*where)
 
 
+def per_ticket_page(scope: Scope, start: datetime, end: datetime, carried_from: datetime, *,
+                    ticket_type: str | None, account: int | None, limit: int, offset: int) -> list:
+    """A page (newest first) of the facts behind a distinct-tickets cell: each ticket's first
+    vendor-side touch since ``carried_from``, within [start, end). Read as the tickets' first work
+    ever (one metric: an index range already in time order, so a page stops early) merged with
+    the few tickets carried over the start (short gap-class ranges, as in :func:`carried_tickets`).
+    One query with both would have to sort every fact of the period."""
+    f = FACTS.c
+    where = [f.master_id == scope.master_id]
+    if account is not None:
+        where.append(f.account_id == account)
+    elif not scope.everything:
+        where.append((f.account_id + literal_column("0")).in_(sorted(scope.accounts)))
+    if ticket_type:
+        where.append(f.ticket_type == ticket_type)
+    # (at, id) only, which the index covers; the page's rows are read at the end.
+    firsts = list(db.session.execute(
+        select(f.at, f.id).where(*where, f.metric == WORK_FIRST, f.at >= start, f.at < end)
+        .order_by(f.at.desc(), f.id.desc()).limit(offset + limit)))
+    base, queries = epoch(carried_from), []
+    lo = max(start, carried_from)
+    for c in range(MAX_GAP_CLASS + 1):
+        hi = from_epoch(base + 2 ** (c + 1) * 3600)
+        last = hi >= end
+        metric = (f.metric.in_([work_again(k) for k in range(c, MAX_GAP_CLASS + 1)]) if last
+                  else f.metric == work_again(c))
+        # one upper bound only, so the planner's range is the class's short window
+        queries.append(select(f.at, f.id).where(*where, metric, f.at >= lo, f.at < min(hi, end),
+                                                f.prev_at < carried_from))
+        if last:
+            break
+    carried = list(db.session.execute(union_all(*queries)))
+    ids = [r[1] for r in sorted(firsts + carried, reverse=True)[offset:offset + limit]]
+    if not ids:
+        return []
+    rows = {r.id: r for r in db.session.execute(select(FACTS).where(f.id.in_(ids)))}
+    return [rows[i] for i in ids]
+
+
 def count_facts(query) -> int:
     return db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
 
 
 __all__ = ["Scope", "daily", "totals", "actor_days", "touch_pairs", "carried_over", "fact_query",
+           "distinct_tickets", "carried_tickets",
            "count_facts", "true", "date"]

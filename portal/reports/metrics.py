@@ -20,6 +20,13 @@ Metrics:
     a person takes needs a comment, so touches are also the "clerk comments". ``prev_at`` is the
     same actor's previous touch of the ticket (None for their first), which lets "Clerk tickets
     by type" count each ticket once per clerk in any period.
+``work_first`` / ``work:<c>``
+    the same vendor-side work counted per *ticket* rather than per (actor, ticket): one fact per
+    touch, ``work_first`` for the ticket's first vendor-side touch ever, else ``work:<c>`` with
+    ``prev_at`` the ticket's previous vendor-side touch by anyone and ``c`` the gap class of that
+    gap (in the metric, so the period-start carry-over of "Clerk tickets by type"'s distinct
+    total is a short range per class on the (master, metric, at) index). Only ``work_first`` is
+    added to the hourly and daily counts.
 ``first_reply`` (+ ``reply:lt1h`` / ``reply:1to24h`` / ``reply:gt24h``)
     the first vendor-side action on a ticket a customer (or ClickBank phone support) opened, with
     the seconds it took.
@@ -71,6 +78,16 @@ SAVE_LOST = "save_lost"
 TAKES_SAVE_BACK = frozenset({"processing"})  # the request is carried out after all
 DERIVED = ("touch", "first_reply", SAVED, SAVE_LOST) + tuple(b for b, _ in REPLY_BANDS)
 FIRST_TOUCH = "first_touch"  # aggregate-only metric: touches with no earlier touch by the actor
+WORK_FIRST = "work_first"  # a ticket's first vendor-side touch (by anyone)
+WORK_AGAIN = "work:"  # + gap class: a later vendor-side touch of the ticket (facts only)
+
+
+def work_again(c: int) -> str:
+    return f"{WORK_AGAIN}{c}"
+
+
+def is_work(metric: str) -> bool:
+    return metric == WORK_FIRST or metric.startswith(WORK_AGAIN)
 
 
 def actor_key(actor_kind: str, actor_user_id: int | None) -> str:
@@ -133,9 +150,7 @@ class Fact:
 
     def aggregate_metrics(self) -> tuple[str, ...]:
         """The metrics this fact adds one to in the hourly and daily aggregates."""
-        if self.metric == "touch" and self.prev_at is None:
-            return ("touch", FIRST_TOUCH)
-        return (self.metric,)
+        return aggregate_metrics(self.metric, self.prev_at)
 
 
 @dataclass
@@ -167,6 +182,15 @@ class History:
         elif fact.metric == SAVED:  # a ticket keeps at most one (the others were taken back)
             if self.standing_save is None or fact.at >= self.standing_save.at:
                 self.standing_save = fact
+
+
+def aggregate_metrics(metric: str, prev_at) -> tuple[str, ...]:
+    """The metrics a fact adds one to in the hourly and daily aggregates."""
+    if metric == "touch" and prev_at is None:
+        return ("touch", FIRST_TOUCH)
+    if metric.startswith(WORK_AGAIN):
+        return ()
+    return (metric,)
 
 
 def _seconds(later: datetime, earlier: datetime | None) -> int | None:
@@ -210,6 +234,11 @@ def derive(event: Event, history: History) -> list[Fact]:
         fact(metric, seconds=seconds)
     if event.actor_kind in VENDOR_SIDE and event.kind in WORK:
         fact("touch", prev_at=history.last_touch.get(actor))
+        ticket_prev = max(history.last_touch.values(), default=None)
+        if ticket_prev is None:
+            fact(WORK_FIRST)
+        else:
+            fact(work_again(gap_class(ticket_prev, event.at)), prev_at=ticket_prev)
         history.last_touch[actor] = max(event.at, history.last_touch.get(actor, event.at))
         if history.customer_opened and not history.replied and event.kind != "opened":
             seconds = _seconds(event.at, history.opened_at)

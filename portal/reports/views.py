@@ -20,6 +20,7 @@ from portal.reports.affiliates import affiliates_report, drill_orders
 from portal.reports.build import Context, People
 from portal.reports.catalog import BY_SLUG, REPORTS, TYPE_LABELS, metric_label
 from portal.reports.engine import Scope, count_facts
+from portal.reports.metrics import WORK_FIRST, is_work
 from portal.reports.forms import ReportFilters
 from portal.reports.models import ReportFact
 from portal.reports.periods import DEFAULT_PRESET, PRESETS, PeriodError, resolve, zone_names, zone_or_none
@@ -145,8 +146,14 @@ def _needs_rebuild() -> bool:
     """Tickets have a history but the report tables are empty: data was loaded around the live
     path (or the tables were created after the events). Two single-row look-ups."""
     principal = current_principal()
-    if db.session.scalar(select(ReportFact.id).where(ReportFact.master_id == principal.master_account_id).limit(1)):
-        return False
+    master = principal.master_account_id
+    if db.session.scalar(select(ReportFact.id).where(ReportFact.master_id == master).limit(1)):
+        # Built before the per-ticket work facts existed: touches but no first work.
+        return bool(
+            db.session.scalar(select(ReportFact.id).where(ReportFact.master_id == master,
+                                                          ReportFact.metric == "touch").limit(1))
+            and not db.session.scalar(select(ReportFact.id).where(ReportFact.master_id == master,
+                                                                  ReportFact.metric == WORK_FIRST).limit(1)))
     visible = sorted(visible_account_ids(principal))
     return bool(visible) and db.session.scalar(
         select(TicketEvent.id).where(TicketEvent.linked_account_id.in_(visible)).limit(1)) is not None
@@ -324,10 +331,13 @@ def drill(slug: str):
     except ValueError:
         abort(404)
     total = found.count if found.count is not None else count_facts(found.query)
-    facts = list(db.session.execute(
-        found.query.order_by(ReportFact.at.desc(), ReportFact.id.desc())
-        .limit(DRILL_PER_PAGE).offset((page - 1) * DRILL_PER_PAGE)
-    ))
+    if found.page is not None:
+        facts = found.page(DRILL_PER_PAGE, (page - 1) * DRILL_PER_PAGE)
+    else:
+        facts = list(db.session.execute(
+            found.query.order_by(ReportFact.at.desc(), ReportFact.id.desc())
+            .limit(DRILL_PER_PAGE).offset((page - 1) * DRILL_PER_PAGE)
+        ))
     items = _drill_items(ctx, facts)
     return render("reports/drill.html", report=report, title=found.title, items=items, total=total,
                   page=page, pages=max(1, -(-total // DRILL_PER_PAGE)), back=back, ctx=ctx,
@@ -353,9 +363,10 @@ def _drill_items(ctx: Context, facts) -> list[dict]:
     for f in facts:
         ev = events.get(f.event_id)
         what = metric_label(f.metric)
-        if ev is not None and ev.kind == "type_changed" and f.metric in ("touch", "saved"):
+        by_event = f.metric in ("touch", "saved") or is_work(f.metric)  # the action itself
+        if ev is not None and ev.kind == "type_changed" and by_event:
             what = metric_label(f"tc:{ev.from_value}>{ev.to_value}")
-        elif ev is not None and f.metric in ("touch", "saved"):
+        elif ev is not None and by_event:
             what = metric_label(ev.kind)
         account = ctx.accounts.get(f.account_id)
         items.append({

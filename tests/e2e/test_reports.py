@@ -103,3 +103,33 @@ def test_the_reports_tab_by_role(page, log_in, portal_url, email, sees):
     assert response.status == (200 if sees else 403)
     if sees:
         assert page.locator("[data-testid=comments]").is_visible()
+
+
+def test_clerk_totals_drill_to_as_many_tickets_and_comment_counts_filter(page, log_in, portal_url, shot):
+    """Clerk tickets by type: the total (distinct tickets) is what its drill-down lists. Clerk
+    comments: a clerk's count opens their comments."""
+    log_in("owner@demo.test")
+    page.goto(f"{portal_url}/reports/clerk-types?period=90d")
+    total = page.locator("[data-testid=table-clerks] tfoot a.drill").last
+    number = int(total.inner_text().replace(",", ""))
+    rows = page.locator("[data-testid=table-clerks] tbody tr td:last-child")
+    pairs = sum(int(t.replace(",", "") or 0) for t in rows.all_inner_texts())
+    assert 0 < number <= pairs
+    assert page.locator("[data-testid=table-caption]").is_visible()
+    shot("clerk-types")
+    total.click()
+    page.wait_for_url("**/reports/clerk-types/tickets**")
+    assert int(page.locator("[data-testid=drill-total]").inner_text().replace(",", "")) == number
+
+    page.goto(f"{portal_url}/reports/comments?period=30d")
+    first = page.locator("[data-testid=table-clerks] tbody tr").first
+    name = first.locator("th").inner_text().strip()
+    count = int(first.locator("a.drill").inner_text().replace(",", ""))
+    first.locator("a.drill").click()
+    page.wait_for_url("**clerk=**")
+    wait_for_htmx(page)
+    assert page.locator("#clerk").input_value() != ""
+    badge = page.locator("[data-testid=comments] .card-header .badge").inner_text().replace(",", "")
+    assert int(badge) == count
+    assert name.split(" ")[0] in page.locator("[data-testid=comments] li").first.inner_text()
+    shot("one-clerks-comments")

@@ -18,6 +18,7 @@ from portal.reports.catalog import BY_SLUG
 from portal.reports.engine import Scope
 from portal.reports.models import AffiliateDaily, ReportDaily, ReportFact, ReportHourly
 from portal.reports.periods import Period
+from portal.tickets.models import TicketEvent
 from tests.reports.conftest import NOV
 
 NY = "America/New_York"
@@ -154,10 +155,73 @@ def test_clerk_tickets_by_type_counts_each_ticket_once_per_clerk(world):
         "Alice Baker": {"tech_support": 1, "refund": 1, "cancel": 1, "total": 3},
         "Bob Brown (deleted)": {"tech_support": 1, "total": 1},
         "Ann Api API": {"cancel": 1, "total": 1},
-        "Total": {"tech_support": 2, "refund": 1, "cancel": 2, "total": 5},
+        # T3 was worked on by Ann and Alice: once in each row, once in the total (distinct tickets)
+        "Total": {"tech_support": 2, "refund": 1, "cancel": 1, "total": 4},
     }
+    assert out.tables[0].total.label == "All clerks (distinct tickets)"
+    assert dict(out.stats) == {"Tickets worked on": "4", "Clerks": "3", "Clerk–ticket pairs": "5"}
     by_type = {d["label"]: d["data"] for d in out.chart.datasets}
-    assert by_type == {"Tech support": [2, 0, 0], "Refund": [1, 0, 0], "Cancellation": [2, 0, 0]}
+    assert by_type == {"Tech support": [2, 0, 0], "Refund": [1, 0, 0], "Cancellation": [1, 0, 0]}
+
+
+@pytest.fixture
+def shared(world):
+    """Two more clerks on tickets others worked on: Pat (first time on each) takes up T4 on
+    Nov 12 12:00 (43 h after Alice's last touch) and T1 on Nov 12 14:00 (23 h after Alice
+    closed it); Ann answers on T1 at 15:00. All tech support by then."""
+    from tests.reports.conftest import T, add_event
+
+    t1, t4 = world.tickets[1], world.tickets[4]
+    add_event(t4, T(12, 12), "commented", actor_kind="clerk", user=world.plain, ticket_type="tech_support")
+    add_event(t1, T(12, 14), "commented", actor_kind="clerk", user=world.plain, ticket_type="tech_support")
+    add_event(t1, T(12, 15), "commented", actor_kind="api", user=world.ann, ticket_type="tech_support")
+    db.session.commit()
+    return world
+
+
+def test_clerk_tickets_by_type_two_clerks_on_one_ticket(shared):
+    world = shared
+    out = run(world, "clerk-types", NOV[12], NOV[12])
+    assert nonzero(table(out)) == {
+        "Pat Plain": {"tech_support": 2, "total": 2},  # T4 and T1
+        "Ann Api API": {"tech_support": 1, "total": 1},  # T1 as well
+        # T1 once: first taken up in the period by Pat (Alice's touches before it are carried
+        # over per ticket, whoever made them); T4 once.
+        "Total": {"tech_support": 2, "total": 2},
+    }
+    assert dict(out.stats)["Tickets worked on"] == "2"
+    assert {d["label"]: d["data"] for d in out.chart.datasets}["Tech support"] == [2]
+    # Over the three days: T1 counts under refund (its type after Alice's first reply, the
+    # first action on it in the period), although Pat and Ann found it as tech support.
+    wide = nonzero(table(run(world, "clerk-types", NOV[10], NOV[12])))
+    assert wide["Total"] == {"tech_support": 2, "refund": 1, "cancel": 1, "total": 4}
+    assert sum(r["total"] for k, r in wide.items() if k != "Total") == 8  # pairs: 3 + 1 + 2 + 2
+    # One clerk: their own distinct tickets, per day.
+    pat = nonzero(table(run(world, "clerk-types", NOV[10], NOV[12], clerk=f"u{world.plain.id}")))
+    assert pat == {"Thu 12 Nov 2026": {"tech_support": 2, "total": 2}, "Total": {"tech_support": 2, "total": 2}}
+
+
+@pytest.mark.parametrize("tz", ["America/New_York", "UTC", "Asia/Kolkata"])
+def test_clerk_tickets_by_type_total_is_the_distinct_tickets_of_the_log(shared, tz):
+    """The total against a count straight from the event log, for every window of days."""
+    world = shared
+    zone = ZoneInfo(tz)
+    events = db.session.scalars(select(TicketEvent).order_by(TicketEvent.at, TicketEvent.id)).all()
+    work = [e for e in events if e.actor_kind in ("clerk", "owner", "api", "vendor_link")
+            and e.kind in ("opened", "commented", "closed", "type_changed", "reopened", "escalated")]
+    for first in range(4, 14):
+        for last in range(first, 14):
+            period = Period(NOV[first], NOV[last], zone)
+            inside = [e for e in work if period.start <= e.at < period.end]
+            first_by_ticket = {}
+            for e in inside:
+                first_by_ticket.setdefault(e.ticket_id, e)
+            expected = {t: 0 for t in ("tech_support", "refund", "cancel")}
+            for e in first_by_ticket.values():
+                expected[e.ticket_type] += 1
+            total = table(run(world, "clerk-types", NOV[first], NOV[last], tz=tz))["Total"]
+            assert {k: total[k] for k in expected} == expected, (first, last)
+            assert total["total"] == len(first_by_ticket)
 
 
 def test_clerk_tickets_by_type_carries_over_tickets_worked_before_the_period(world):
@@ -288,8 +352,9 @@ def test_the_facts_name_each_event_and_its_metric(world):
     assert [(r.event_id, r.metric, r.seconds) for r in rows] == [
         (e[11].id, "opened", None),
         (e[12].id, "commented", None), (e[12].id, "first_reply", 2400), (e[12].id, "reply:lt1h", None),
-        (e[12].id, "touch", None),
+        (e[12].id, "touch", None), (e[12].id, "work_first", None),  # the ticket's first vendor touch
         (e[13].id, "escalated", None), (e[13].id, "touch", None),
+        (e[13].id, "work:0", None),  # 50 min after Ann's: Alice's first touch, not the ticket's
         (e[15].id, "finalized", 174600),
     ]
 

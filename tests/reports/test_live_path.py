@@ -49,6 +49,8 @@ def test_services_keep_the_tables_in_step(make, shop):
     assert metrics == sorted([
         "opened", "commented", "touch", "first_reply", "reply:1to24h",
         "tc:refund>tech_support", "touch", "saved", "closed", "touch", "reopened", "touch",
+        # per ticket: first work (2 h), then 1 h, 2 h and 19 h after the previous vendor touch
+        "work_first", "work:0", "work:1", "work:4",
     ])
     reply = db.session.scalar(select(ReportFact).where(ReportFact.metric == "first_reply"))
     assert (reply.actor, reply.seconds) == (f"u{clerk.id}", 7200)
@@ -110,7 +112,7 @@ def test_bulk_inserts_are_counted_and_pausing_skips_them(make, shop):
     db.session.commit()
     aggregate.rebuild(db.session.connection())
     db.session.commit()
-    assert db.session.scalar(select(func.count()).where(ReportFact.event_id == 2000)) == 2
+    assert db.session.scalar(select(func.count()).where(ReportFact.event_id == 2000)) == 3  # + touch, work
 
 
 def test_the_cli_rebuilds(app, make, shop):

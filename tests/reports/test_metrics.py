@@ -28,18 +28,20 @@ def test_a_customer_request_answered_saved_and_closed():
     h = History()
     assert metrics(derive(ev("opened", "customer"), h)) == ["opened"]
     reply = derive(ev("commented", "clerk", user=3, minutes=90), h)
-    assert metrics(reply) == ["commented", "first_reply", "reply:1to24h", "touch"]
+    assert metrics(reply) == ["commented", "first_reply", "reply:1to24h", "touch", "work_first"]
     assert next(f for f in reply if f.metric == "first_reply").seconds == 5400
     again = derive(ev("commented", "clerk", user=3, minutes=100), h)
-    assert metrics(again) == ["commented", "touch"]  # only the first reply is timed
+    assert metrics(again) == ["commented", "touch", "work:0"]  # only the first reply is timed
     touch = next(f for f in again if f.metric == "touch")
     assert touch.prev_at == T0 + timedelta(minutes=90) and touch.gap_class == 0
     change = derive(ev("type_changed", "clerk", user=4, minutes=120, ticket_type="tech_support",
                        frm="refund", to="tech_support"), h)
-    assert metrics(change) == ["saved", "tc:refund>tech_support", "touch"]
+    assert metrics(change) == ["saved", "tc:refund>tech_support", "touch", "work:0"]
     assert next(f for f in change if f.metric == "touch").prev_at is None  # user 4's first
+    # ...but not the ticket's: the per-ticket fact remembers user 3's touch 20 minutes earlier
+    assert next(f for f in change if f.metric == "work:0").prev_at == T0 + timedelta(minutes=100)
     close = derive(ev("closed", "clerk", user=4, minutes=180, ticket_type="tech_support"), h)
-    assert metrics(close) == ["closed", "touch"]  # a tech-support close saves nothing
+    assert metrics(close) == ["closed", "touch", "work:0"]  # a tech-support close saves nothing
     assert next(f for f in close if f.metric == "closed").seconds == 180 * 60
 
 
@@ -54,10 +56,10 @@ def test_reopening_restarts_the_time_to_close():
 
 def test_vendor_opened_tickets_have_no_first_reply_and_signed_links_count():
     h = History()
-    assert metrics(derive(ev("opened", "clerk", user=3), h)) == ["opened", "touch"]
-    assert metrics(derive(ev("commented", "clerk", user=5, minutes=5), h)) == ["commented", "touch"]
+    assert metrics(derive(ev("opened", "clerk", user=3), h)) == ["opened", "touch", "work_first"]
+    assert metrics(derive(ev("commented", "clerk", user=5, minutes=5), h)) == ["commented", "touch", "work:0"]
     link = derive(ev("closed", "vendor_link", minutes=9), h)
-    assert metrics(link) == ["closed", "saved", "touch"]  # a refund request withdrawn
+    assert metrics(link) == ["closed", "saved", "touch", "work:0"]  # a refund request withdrawn
     assert {f.actor for f in link} == {"vendor_link"}
 
 
@@ -81,3 +83,21 @@ def test_gap_classes(hours, cls):
                                            (86399, "reply:1to24h"), (86400, "reply:gt24h")])
 def test_reply_bands(seconds, band):
     assert reply_band(seconds) == band
+
+
+def test_per_ticket_work_gap_is_since_anyone_touched_the_ticket():
+    """Two clerks on one ticket: each has their own first touch, the ticket only one first work;
+    the later work fact's gap class is from the other clerk's touch, not the actor's own."""
+    h = History()
+    derive(ev("opened", "customer"), h)
+    first = derive(ev("commented", "clerk", user=3, minutes=60), h)
+    second = derive(ev("commented", "clerk", user=4, minutes=60 + 5 * 60), h)  # 5 h later
+    third = derive(ev("commented", "clerk", user=3, minutes=60 + 5 * 60 + 30), h)
+    assert [f.metric for f in first if f.metric.startswith("work")] == ["work_first"]
+    assert [(f.metric, f.prev_at) for f in second if f.metric.startswith("work")] == [
+        ("work:2", T0 + timedelta(minutes=60))]  # 5 h: class 2; user 4's own touch is their first
+    assert next(f for f in second if f.metric == "touch").prev_at is None
+    assert [f.metric for f in third if f.metric.startswith("work")] == ["work:0"]  # 30 min after user 4
+    assert next(f for f in third if f.metric == "touch").gap_class == 2  # user 3's own gap: 5.5 h
+    assert [f.aggregate_metrics() for f in first + second if f.metric.startswith("work")] == [
+        ("work_first",), ()]  # only a ticket's first work is counted in the hourly/daily rows

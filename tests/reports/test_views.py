@@ -78,7 +78,7 @@ def test_another_master_account_sees_none_of_our_activity(client, login, world, 
 def test_the_supervisor_sees_only_their_accounts_numbers(client, login, world):
     login(world.supervisor)
     rows = csv_rows(client.get(f"/reports/closed/export.csv?{Q}"))
-    assert rows[-1] == ["Total", "1", "1", "0", "2"]  # mindshift's finalized ticket is not theirs
+    assert rows[-1] == ["Total closings", "1", "1", "0", "2"]  # mindshift's finalized ticket is not theirs
     options = [o.get_text() for o in soup(client.get(f"/reports/creation?{Q}")).select("#account option")]
     assert options == ["All accounts", "ketovital"]
     assert client.get(f"/reports/closed/tickets?{Q}&col=total&acct={world.m.id}").status_code == 404
@@ -208,6 +208,72 @@ def test_a_year_of_comments_streams(client, login, world):
     assert len(csv_rows(response)) == 1 + 10  # every vendor-side comment of the year
 
 
+def test_clerk_tickets_by_type_total_is_distinct_tickets_on_page_csv_and_drill(client, login, world):
+    """T3 was worked on by Ann and Alice: in both rows, once in the total, and the total's
+    drill-down lists each ticket once (under the first clerk who acted on it in the period)."""
+    login(world.owner)
+    page = soup(client.get(f"/reports/clerk-types?{Q}"))
+    foot = page.select_one("[data-testid=table-clerks] tfoot tr")
+    shown = [c.get_text(" ", strip=True) for c in foot.select("th, td")]
+    assert shown == ["All clerks (distinct tickets)", "2", "1", "1", "4"]
+    assert "once in the total" in page.select_one("[data-testid=table-caption]").get_text()
+    stats = page.get_text(" ", strip=True)
+    assert "Tickets worked on 4" in stats and "Clerk–ticket pairs 5" in stats
+    rows = csv_rows(client.get(f"/reports/clerk-types/export.csv?{Q}"))
+    assert rows[-1] == shown  # the CSV is what is shown
+    href = foot.select("a.drill")[-1]["href"]
+    assert "col=total" in href and "actor" not in href
+    drill = soup(client.get(href))
+    assert drill.select_one("[data-testid=drill-total]").get_text() == "4"
+    links = [a["href"] for a in drill.select("[data-testid=drill-table] a[href^='/tickets/']")]
+    assert sorted(links) == sorted(f"/tickets/{world.tickets[n].id}" for n in (1, 2, 3, 4))
+    assert "each ticket once" in drill.select_one("[data-testid=drill-title]").get_text()
+    cancel = soup(client.get(foot.select("a.drill")[2]["href"]))  # the cancellation total: T3 once
+    assert cancel.select_one("[data-testid=drill-total]").get_text() == "1"
+    assert "Ann Api" in cancel.select_one("[data-testid=drill-table]").get_text()  # she was first on it
+
+
+@pytest.mark.parametrize("slug, label, stat", [
+    ("closed", "Total closings", "Closings 3"),
+    ("opened", "Total tickets opened", "Tickets opened 4"),
+    ("clerk-modifications", "Total changes", "Changes 4"),
+])
+def test_other_clerk_reports_say_what_their_total_counts(client, login, world, slug, label, stat):
+    login(world.owner)
+    page = soup(client.get(f"/reports/{slug}?{Q}"))
+    assert page.select_one("[data-testid=table-clerks] tfoot th").get_text(strip=True) == label
+    assert stat in page.get_text(" ", strip=True)
+    assert page.select_one("[data-testid=table-caption]").get_text(strip=True)
+    assert csv_rows(client.get(f"/reports/{slug}/export.csv?{Q}"))[-1][0] == label
+
+
+def test_comment_counts_link_to_that_clerks_comments(client, login, world):
+    login(world.owner)
+    page = soup(client.get(f"/reports/comments?{Q}&account={world.k.id}"))
+    links = {a.find_parent("tr").th.get_text(" ", strip=True): a for a in
+             page.select("[data-testid=table-clerks] a.drill")}
+    assert {k: a.get_text() for k, a in links.items()} == {
+        "Alice Baker": "5", "Bob Brown (deleted)": "2", "Total": "7"}  # ketovital only
+    href = links["Alice Baker"]["href"]
+    assert f"clerk=u{world.alice.id}" in href and f"account={world.k.id}" in href
+    assert "period=custom" in href and "from=2026-11-10" in href and "tz=America/New_York" in href
+    one = soup(client.get(href))
+    items = one.select("[data-testid=comments] li")
+    assert len(items) == 5 and all("Alice Baker" in li.get_text() for li in items)
+    assert one.select_one("#clerk option[selected]")["value"] == f"u{world.alice.id}"
+    # ...and from there the total goes back to everyone's comments (period and account kept)
+    back = one.select_one("[data-testid=table-clerks] tfoot a.drill")["href"]
+    assert f"clerk=u{world.alice.id}" not in back and f"account={world.k.id}" in back
+    assert len(soup(client.get(back)).select("[data-testid=comments] li")) == 7
+    fragment = client.get(href, headers=HX)
+    assert fragment.status_code == 200 and f"clerk=u{world.alice.id}" in fragment.headers["HX-Push-Url"]
+    # Rows can also be the vendor's email links or API calls made without a user: their links
+    # must be choices of the clerk filter too.
+    choices = [o["value"] for o in one.select("#clerk option")]
+    assert {"vendor_link", "api"} <= set(choices)
+    assert "Not a valid choice" not in client.get(f"/reports/comments?{Q}&clerk=api").get_data(as_text=True)
+
+
 # ---------------------------------------------------------------------------------------------
 # Drill-down
 
@@ -230,6 +296,9 @@ def test_numbers_link_to_the_tickets_behind_them(client, login, world):
     ("closed", "col=refund&actor=u{bob}", 1),
     ("clerk-types", "col=total&actor=u{alice}", 3),
     ("clerk-types", "col=tech_support&day=2026-11-10", 2),
+    ("clerk-types", "col=total", 4),  # distinct tickets: T3 (Ann and Alice) once
+    ("clerk-types", "col=cancel", 1),
+    ("clerk-types", "col=total&acct={m}", 1),
     ("clerk-modifications", "col=other", 1),
     ("modifications", "col=total&acct={k}", 3),
     ("response-times", "col=first_reply", 2),
@@ -239,7 +308,7 @@ def test_numbers_link_to_the_tickets_behind_them(client, login, world):
 ])
 def test_drill_down_counts_match_the_cells(client, login, world, slug, args, expected):
     login(world.owner)
-    args = args.format(bob=world.bob.id, alice=world.alice.id, k=world.k.id)
+    args = args.format(bob=world.bob.id, alice=world.alice.id, k=world.k.id, m=world.m.id)
     response = client.get(f"/reports/{slug}/tickets?{Q}&{args}")
     assert response.status_code == 200
     assert soup(response).select_one("[data-testid=drill-total]").get_text() == str(expected)
@@ -303,3 +372,19 @@ def test_names_and_comments_are_escaped(client, login, world):
         page = soup(client.get(f"/reports/{slug}?{Q}"))
         assert page.select("img") == []
         assert '<img src=x onerror="alert(1)">' in page.get_text()
+
+
+def test_the_distinct_tickets_drill_down_is_paged_newest_first(client, login, world, monkeypatch):
+    """Tickets first worked on in the period and a ticket carried over its start (T4, worked on
+    Nov 5) interleave by time across pages."""
+    from portal.reports import views
+
+    monkeypatch.setattr(views, "DRILL_PER_PAGE", 2)
+    login(world.owner)
+    pages = []
+    for n in (1, 2, 3):
+        page = soup(client.get(f"/reports/clerk-types/tickets?{Q}&col=total&page={n}"))
+        assert page.select_one("[data-testid=drill-total]").get_text() == "4"
+        pages.append([a["href"] for a in page.select("[data-testid=drill-table] a[href^='/tickets/']")])
+    t = {n: f"/tickets/{world.tickets[n].id}" for n in (1, 2, 3, 4)}
+    assert pages == [[t[3], t[4]], [t[2], t[1]], []]
