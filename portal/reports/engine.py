@@ -12,7 +12,6 @@ hours a local midnight cuts through) are always read from the facts.
 """
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Iterable
@@ -340,6 +339,33 @@ def actor_days(scope: Scope, period: Period, actors: list[str], metrics: list[st
     return out
 
 
+def _scope_accounts(scope: Scope) -> list:
+    """The account test of a facts read ([] for every account). "+ 0" makes it a plain filter:
+    the planner keeps an index in time order (by Master Account or by clerk) rather than merging
+    and sorting every account's range first."""
+    if scope.everything:
+        return []
+    return [(FACTS.c.account_id + literal_column("0")).in_(sorted(scope.accounts))]
+
+
+def _gap_windows(base: datetime, end: datetime):
+    """The windows of the carried-over reads, one per gap class c: a fact whose gap to the
+    previous touch is in [2^c, 2^(c+1)) hours can only straddle ``base`` if it lies less than
+    2^(c+1) hours after it. Yields (classes, window end); the first window that reaches ``end``
+    serves its class and every wider one (an IN list, so each class is still an index range)."""
+    first = epoch(base)
+    for c in range(MAX_GAP_CLASS + 1):
+        limit = from_epoch(first + 2 ** (c + 1) * 3600)
+        if limit >= end:
+            yield list(range(c, MAX_GAP_CLASS + 1)), end
+            return
+        yield [c], limit
+
+
+def _one_of(column, values: list):
+    return column == values[0] if len(values) == 1 else column.in_(values)
+
+
 # ---------------------------------------------------------------------------------------------
 # "Clerk tickets by type": each (clerk, ticket) once, at the clerk's first touch in the period
 
@@ -360,13 +386,13 @@ def carried_over(scope: Scope, period: Period, actors: Iterable[str] | None = No
     plan = hour_plan(period)
     cut = set(plan.irregular) | {start // 3600, (end - 1) // 3600}
     # Whole hours: counted in SQL.
-    sub = union_all(*_carry_queries(scope, period, actors, start, end, cut, grouped=True))
+    sub = union_all(*_carry_queries(scope, period, actors, cut, grouped=True))
     for actor, ticket_type, hour, n in db.session.execute(sub):
         d = period.day_of(hour * 3600)
         if d is not None:
             _add(out, (actor, ticket_type, d), n, 0)
     for actor, ticket_type, at in db.session.execute(
-        union_all(*_carry_queries(scope, period, actors, start, end, cut, grouped=False))
+        union_all(*_carry_queries(scope, period, actors, cut, grouped=False))
     ):
         d = period.day_of(at)
         if d is not None:
@@ -374,20 +400,14 @@ def carried_over(scope: Scope, period: Period, actors: Iterable[str] | None = No
     return out
 
 
-def _carry_queries(scope: Scope, period: Period, actors, start: int, end: int, cut: set[int], grouped: bool):
+def _carry_queries(scope: Scope, period: Period, actors, cut: set[int], grouped: bool):
     f = FACTS.c
     queries = []
-    for c in range(MAX_GAP_CLASS + 1):
-        limit = min(end, start + 2 ** (c + 1) * 3600)
-        last = limit >= end
-        # Once the window reaches the period's end, one range serves this class and all wider ones
-        # (an IN list, so each class is still an index range).
-        gap = f.gap_class.in_(list(range(c, MAX_GAP_CLASS + 1))) if last else f.gap_class == c
+    for classes, window_end in _gap_windows(period.start, period.end):
         where = [f.master_id == scope.master_id, f.metric == literal_column("'touch'"),
-                 f.prev_at.is_not(None), gap, f.at >= period.start, f.at < from_epoch(limit),
-                 f.prev_at < period.start]
-        if not scope.everything:  # a filter on the small index of repeated touches, not a range
-            where.append((f.account_id + literal_column("0")).in_(sorted(scope.accounts)))
+                 f.prev_at.is_not(None), _one_of(f.gap_class, classes), f.at >= period.start,
+                 f.at < window_end, f.prev_at < period.start,
+                 *_scope_accounts(scope)]  # a filter on the small index of repeated touches
         if actors is not None:
             where.append(f.actor.in_(sorted(actors)))
         if grouped:
@@ -397,8 +417,6 @@ def _carry_queries(scope: Scope, period: Period, actors, start: int, end: int, c
         else:
             where.append(f.hour.in_(sorted(cut)))
             queries.append(select(f.actor, f.ticket_type, f.at).where(*where))
-        if last:
-            break
     return queries
 
 
@@ -435,20 +453,13 @@ def carried_tickets(scope: Scope, period: Period) -> Counts:
     if not scope.accounts:
         return out
     f = FACTS.c
-    start, end = epoch(period.start), epoch(period.end)
-    queries = []
-    for c in range(MAX_GAP_CLASS + 1):
-        limit = min(end, start + 2 ** (c + 1) * 3600)
-        last = limit >= end
-        metric = (f.metric.in_([work_again(k) for k in range(c, MAX_GAP_CLASS + 1)]) if last
-                  else f.metric == work_again(c))
-        where = [f.master_id == scope.master_id, metric, f.at >= period.start, f.at < from_epoch(limit),
-                 f.prev_at < period.start]
-        if not scope.everything:
-            where.append((f.account_id + literal_column("0")).in_(sorted(scope.accounts)))
-        queries.append(select(f.at, f.ticket_type).where(*where))  # covered by the index
-        if last:
-            break
+    queries = [
+        select(f.at, f.ticket_type).where(  # covered by the index
+            f.master_id == scope.master_id, _one_of(f.metric, [work_again(c) for c in classes]),
+            f.at >= period.start, f.at < window_end, f.prev_at < period.start,
+            *_scope_accounts(scope))
+        for classes, window_end in _gap_windows(period.start, period.end)
+    ]
     # Few rows (tickets active across the period's start): read them one by one.
     for at, ticket_type in db.session.execute(union_all(*queries)):
         d = period.day_of(at)
@@ -492,13 +503,8 @@ def fact_query(scope: Scope, start: datetime, end: datetime, metrics: list[str],
         where.append(_metric_filter(f.metric, f.prev_at, metrics))
     if metric_equals:
         where.append(f.metric == metric_equals)
-    if account is not None:
-        where.append(f.account_id == account)
-    elif not scope.everything:
-        # Lists are read newest first, a page at a time: keep the planner on an index in time
-        # order (by Master Account or by clerk) rather than merging and sorting every account's
-        # range first. "+ 0" makes the account test a plain filter.
-        where.append((f.account_id + literal_column("0")).in_(sorted(scope.accounts)))
+    # Lists are read newest first, a page at a time (see _scope_accounts).
+    where += [f.account_id == account] if account is not None else _scope_accounts(scope)
     if actor:
         where.append(f.actor == actor)
     if ticket_type:
@@ -515,28 +521,20 @@ def per_ticket_page(scope: Scope, start: datetime, end: datetime, carried_from: 
     One query with both would have to sort every fact of the period."""
     f = FACTS.c
     where = [f.master_id == scope.master_id]
-    if account is not None:
-        where.append(f.account_id == account)
-    elif not scope.everything:
-        where.append((f.account_id + literal_column("0")).in_(sorted(scope.accounts)))
+    where += [f.account_id == account] if account is not None else _scope_accounts(scope)
     if ticket_type:
         where.append(f.ticket_type == ticket_type)
     # (at, id) only, which the index covers; the page's rows are read at the end.
     firsts = list(db.session.execute(
         select(f.at, f.id).where(*where, f.metric == WORK_FIRST, f.at >= start, f.at < end)
         .order_by(f.at.desc(), f.id.desc()).limit(offset + limit)))
-    base, queries = epoch(carried_from), []
     lo = max(start, carried_from)
-    for c in range(MAX_GAP_CLASS + 1):
-        hi = from_epoch(base + 2 ** (c + 1) * 3600)
-        last = hi >= end
-        metric = (f.metric.in_([work_again(k) for k in range(c, MAX_GAP_CLASS + 1)]) if last
-                  else f.metric == work_again(c))
-        # one upper bound only, so the planner's range is the class's short window
-        queries.append(select(f.at, f.id).where(*where, metric, f.at >= lo, f.at < min(hi, end),
-                                                f.prev_at < carried_from))
-        if last:
-            break
+    # one upper bound only, so the planner's range is the class's short window
+    queries = [
+        select(f.at, f.id).where(*where, _one_of(f.metric, [work_again(c) for c in classes]),
+                                 f.at >= lo, f.at < window_end, f.prev_at < carried_from)
+        for classes, window_end in _gap_windows(carried_from, end)
+    ]
     carried = list(db.session.execute(union_all(*queries)))
     ids = [r[1] for r in sorted(firsts + carried, reverse=True)[offset:offset + limit]]
     if not ids:

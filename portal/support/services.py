@@ -216,6 +216,22 @@ class EmailRefused(Exception):
         self.key = key
 
 
+def tell_email_changed(order: Transaction, old: str, new: str, *, to, locale: str, now: datetime,
+                       ticket_id: int | None = None) -> None:
+    """The notice that an order's email address changed, in the customer's language, to each
+    address in ``to`` (the order page tells both; a clerk's change tells the old one, as the
+    ticket's own mail goes to the new)."""
+    account = order.linked_account
+    t = i18n.translator(locale)
+    context = {"t": t, "lang": t.locale, "order": order, "account": account, "old": old, "new": new,
+               "when": t.datetime(now, account.timezone), "contact": account.notification_email}
+    for address in to:
+        queue_email("support_email_changed", to=address,
+                    subject=t("email_notice.subject", receipt=order.receipt), context=context,
+                    now=now, linked_account_id=account.id,
+                    master_account_id=account.master_account_id, ticket_id=ticket_id)
+
+
 def change_order_email(order: Transaction, new_email: str, confirm: str, *, locale: str, now: datetime) -> str:
     """Change the customer's email on the order and its tickets. With an open ticket the ticket
     service records it as a ticket event (and mails both sides); otherwise an audit row records
@@ -236,13 +252,7 @@ def change_order_email(order: Transaction, new_email: str, confirm: str, *, loca
     audit.record("support.email_changed", master_account_id=account.master_account_id, now=now,
                  linked_account_id=account.id, receipt=order.receipt, old_email=old, new_email=email,
                  ticket_id=open_ticket.id if open_ticket is not None else None)
-    t = i18n.translator(locale)
-    context = {"t": t, "lang": t.locale, "order": order, "account": account, "old": old, "new": email,
-               "when": t.datetime(now, account.timezone), "contact": account.notification_email}
-    for to in (old, email):
-        queue_email("support_email_changed", to=to, subject=t("email_notice.subject", receipt=order.receipt),
-                    context=context, now=now, linked_account_id=account.id,
-                    master_account_id=account.master_account_id)
+    tell_email_changed(order, old, email, to=(old, email), locale=locale, now=now)
     if open_ticket is not None:
         # The ticket service changes the order and all its tickets, records the ticket event,
         # mails both parties and commits this whole unit of work (audit row and notices included).

@@ -539,31 +539,14 @@ def change_email(
     event = _event(ticket, actor, EventKind.EMAIL_CHANGED, now, comment=text,
                    from_value=before, to_value=new_email)
     if actor.kind is not ActorKind.CUSTOMER:
-        _tell_old_address(ticket, before, new_email, now)
+        # The ticket's mails now go to the new address; the old one is told of the change, so
+        # a customer whose address someone changed by posing as them finds out (the order
+        # page's own change tells both addresses itself).
+        from portal.support.services import tell_email_changed
+
+        tell_email_changed(ticket.transaction, before, new_email, to=(before,), locale=ticket.locale,
+                           now=now, ticket_id=ticket.id)
     return _finish(ticket, event, "ticket_changed", now)
-
-
-def _tell_old_address(ticket: Ticket, old: str, new: str, now: datetime) -> None:
-    """The ticket's mails now go to the new address; the old one is told of the change, so a
-    customer whose address was changed by someone posing as them finds out (the order page's
-    own change mails both addresses itself)."""
-    from portal.notifications.mail import queue_email
-    from portal.support import i18n
-
-    account = ticket.linked_account
-    t = i18n.translator(ticket.locale)
-    queue_email(
-        "support_email_changed",
-        to=old,
-        subject=t("email_notice.subject", receipt=ticket.receipt),
-        context={"t": t, "lang": t.locale, "order": ticket.transaction, "account": account,
-                 "old": old, "new": new, "when": t.datetime(now, account.timezone),
-                 "contact": account.notification_email},
-        now=now,
-        linked_account_id=account.id,
-        master_account_id=account.master_account_id,
-        ticket_id=ticket.id,
-    )
 
 
 def move_deadlines_off_weekends(account) -> int:

@@ -192,11 +192,7 @@ def row(ticket_id: int):
 def email_form(ticket_id: int):
     """The queue row with its "change customer email" form open (without JavaScript: the
     ticket page's form)."""
-    ticket = load_ticket(ticket_id, Action.TICKET_WORK)
-    if not is_fragment_request():
-        return redirect_to(url_for("tickets.show", ticket_id=ticket.id, _anchor="change-email"))
-    form = forms.ActionForm(formdata=None, version=ticket.version, ctx="row")
-    return render("tickets/index.html", block="ticket_row", **row_context(ticket, edit_form=form))
+    return _row_form(ticket_id, "email", "change-email")
 
 
 @bp.get("/<int:ticket_id>/email-receipt")
@@ -205,12 +201,14 @@ def receipt_form(ticket_id: int):
     """The queue row with its "email receipt" form open: emailing the receipt is a ticket
     action, so it asks for the comment the history records (without JavaScript: the ticket
     page's Receipt card)."""
+    return _row_form(ticket_id, "receipt", "ticket-receipt")
+
+
+def _row_form(ticket_id: int, kind: str, anchor: str):
     ticket = load_ticket(ticket_id, Action.TICKET_WORK)
     if not is_fragment_request():
-        return redirect_to(url_for("tickets.show", ticket_id=ticket.id, _anchor="ticket-receipt"))
+        return redirect_to(url_for("tickets.show", ticket_id=ticket.id, _anchor=anchor))
     form = forms.ActionForm(formdata=None, version=ticket.version, ctx="row")
     return render(
-        "tickets/index.html",
-        block="ticket_row",
-        **row_context(ticket, edit_form=form, edit_kind="receipt"),
+        "tickets/index.html", block="ticket_row", **row_context(ticket, edit_form=form, edit_kind=kind)
     )
